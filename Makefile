@@ -1,0 +1,82 @@
+# universed — top-level build. Every target does its own setup (venv, engine build).
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+PLUGINS := $(wildcard plugins/*/pyproject.toml)
+STAMP  := $(VENV)/.installed
+
+.PHONY: all sim venv run test test-sim test-py check lint types bench fuzz soak install clean
+
+all: sim venv
+
+sim:
+	$(MAKE) -C sim
+
+$(STAMP): pyproject.toml setup.py $(PLUGINS)
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -e '.[dev]'
+	for p in $(dir $(PLUGINS)); do $(PIP) install -q -e $$p || exit 1; done
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## run: the daemon on the embedded default universe (seed 42, 127.0.0.1:8000)
+run: sim venv
+	$(VENV)/bin/universed serve
+
+## test: C unit/golden/sanitizer/corpus tests, then the Python suite
+test: test-sim test-py
+
+test-sim:
+	$(MAKE) -C sim test
+
+test-py: sim venv
+	$(PY) -m pytest -q -p no:cacheprovider tests $(wildcard plugins/*/tests)
+
+lint: venv
+	$(VENV)/bin/ruff check universed tests plugins examples
+	$(VENV)/bin/ruff format --check universed tests plugins examples
+
+types: venv
+	$(VENV)/bin/mypy
+
+check: lint types test
+
+bench: sim venv
+	$(MAKE) -C sim bench
+	$(PY) -m universed.bench
+	$(PY) -m universed_policy_explorer.bench
+
+## fuzz-rest/ws live in the test suite; fuzz runs the engine parser under libFuzzer (needs clang)
+
+fuzz:
+	$(MAKE) -C sim fuzz
+
+## soak: minutes of abuse (1,000 agents) against a real daemon; not part of `make test`
+soak: sim venv
+	$(PY) -m universed.soak
+
+## install: a venv under PREFIX with universed and the plugins, plus the systemd unit and config
+PREFIX ?= /opt/universed
+install: sim
+	$(PYTHON) -m venv $(PREFIX)
+	$(PREFIX)/bin/pip install -q .
+	for p in $(dir $(PLUGINS)); do $(PREFIX)/bin/pip install -q $$p || exit 1; done
+	$(PREFIX)/bin/universed install-service --root $(DESTDIR)/ --exec $(PREFIX)/bin/universed
+	-systemctl daemon-reload
+
+## install: (as root) a venv in $(PREFIX) with universed and the plugins, the systemd unit, its
+## hardening drop-in and /etc/universed/universed.toml (an existing one is kept)
+PREFIX ?= /opt/universed
+install: sim
+	test -x $(PREFIX)/bin/python || $(PYTHON) -m venv $(PREFIX)
+	$(PREFIX)/bin/pip install -q --upgrade pip
+	$(PREFIX)/bin/pip install -q .
+	for p in $(dir $(PLUGINS)); do $(PREFIX)/bin/pip install -q ./$$p || exit 1; done
+	$(PREFIX)/bin/universed install-service --root $(DESTDIR)/ --exec $(PREFIX)/bin/universed
+
+clean:
+	$(MAKE) -C sim clean
+	rm -rf $(VENV) build dist *.egg-info

@@ -1,0 +1,705 @@
+/* json.c -- strict iterative JSON reader and buffer writer. See json.h for the contract.
+ *
+ * The reader is a loop over an explicit container stack: a value is parsed, attached to the
+ * container on top of the stack, then the separator that must follow is checked. Depth is
+ * capped by JSON_MAX_DEPTH, so hostile input cannot exhaust the C stack.
+ */
+#include "json.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void json_doc_init(json_doc *d) { memset(d, 0, sizeof *d); }
+
+void json_doc_free(json_doc *d) {
+    free(d->nodes);
+    free(d->strs);
+    memset(d, 0, sizeof *d);
+}
+
+typedef struct parser {
+    json_doc *d;
+    const char *s;   /* input */
+    size_t len;      /* input length */
+    size_t pos;      /* cursor */
+    json_error *err;
+} parser;
+
+static int fail(parser *p, const char *msg) {
+    p->err->code = "parse_error";
+    snprintf(p->err->message, sizeof p->err->message, "%s", msg);
+    p->err->pos = p->pos;
+    return -1;
+}
+
+static int oom(parser *p) {
+    p->err->code = "out_of_memory";
+    snprintf(p->err->message, sizeof p->err->message, "out of memory while parsing");
+    p->err->pos = p->pos;
+    return -1;
+}
+
+static int new_node(parser *p, uint32_t type, uint32_t *idx) {
+    json_doc *d = p->d;
+    if (d->n_nodes == d->cap_nodes) {
+        uint32_t nc = d->cap_nodes ? d->cap_nodes * 2 : 64;
+        if (nc < d->cap_nodes) return oom(p);
+        json_node *nn = realloc(d->nodes, (size_t)nc * sizeof *nn);
+        if (!nn) return oom(p);
+        d->nodes = nn;
+        d->cap_nodes = nc;
+    }
+    *idx = d->n_nodes++;
+    json_node *n = &d->nodes[*idx];
+    memset(n, 0, sizeof *n);
+    n->type = type;
+    return 0;
+}
+
+static int str_reserve(parser *p, size_t extra) {
+    json_doc *d = p->d;
+    if (d->n_strs + extra <= d->cap_strs) return 0;
+    size_t nc = d->cap_strs ? d->cap_strs : 256;
+    while (nc < d->n_strs + extra) nc *= 2;
+    char *ns = realloc(d->strs, nc);
+    if (!ns) return oom(p);
+    d->strs = ns;
+    d->cap_strs = nc;
+    return 0;
+}
+
+static void skip_ws(parser *p) {
+    while (p->pos < p->len) {
+        char c = p->s[p->pos];
+        if (c == ' ' || c == '\t' || c == '\n' || c == '\r') p->pos++;
+        else break;
+    }
+}
+
+static int hexval(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static int read_hex4(parser *p, uint32_t *out) {
+    if (p->pos + 4 > p->len) return fail(p, "truncated \\u escape");
+    uint32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        int h = hexval(p->s[p->pos]);
+        if (h < 0) return fail(p, "bad hex digit in \\u escape");
+        v = (v << 4) | (uint32_t)h;
+        p->pos++;
+    }
+    *out = v;
+    return 0;
+}
+
+static void put_utf8(char *dst, size_t *n, uint32_t cp) {
+    if (cp < 0x80) {
+        dst[(*n)++] = (char)cp;
+    } else if (cp < 0x800) {
+        dst[(*n)++] = (char)(0xC0 | (cp >> 6));
+        dst[(*n)++] = (char)(0x80 | (cp & 0x3F));
+    } else if (cp < 0x10000) {
+        dst[(*n)++] = (char)(0xE0 | (cp >> 12));
+        dst[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        dst[(*n)++] = (char)(0x80 | (cp & 0x3F));
+    } else {
+        dst[(*n)++] = (char)(0xF0 | (cp >> 18));
+        dst[(*n)++] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        dst[(*n)++] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        dst[(*n)++] = (char)(0x80 | (cp & 0x3F));
+    }
+}
+
+/* Length of a valid UTF-8 sequence starting at s[0] (s has n bytes), or 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n) {
+    unsigned char c = s[0];
+    if (c < 0x80) return 1;
+    if (c >= 0xC2 && c <= 0xDF) return (n >= 2 && (s[1] & 0xC0) == 0x80) ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (n < 3 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80) return 0;
+        if (c == 0xE0 && s[1] < 0xA0) return 0;  /* overlong */
+        if (c == 0xED && s[1] >= 0xA0) return 0; /* surrogates */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (n < 4 || (s[1] & 0xC0) != 0x80 || (s[2] & 0xC0) != 0x80 || (s[3] & 0xC0) != 0x80)
+            return 0;
+        if (c == 0xF0 && s[1] < 0x90) return 0;  /* overlong */
+        if (c == 0xF4 && s[1] >= 0x90) return 0; /* > U+10FFFF */
+        return 4;
+    }
+    return 0;
+}
+
+/* Parse a string at p->pos (which is at the opening quote) into doc->strs. */
+static int parse_string(parser *p, uint32_t *off, uint32_t *slen) {
+    p->pos++; /* opening quote */
+    size_t start = p->pos;
+    /* Worst case the unescaped text is no longer than the raw text. Find the end first. */
+    size_t i = start;
+    while (i < p->len && p->s[i] != '"') {
+        if (p->s[i] == '\\') i++;
+        i++;
+    }
+    if (i >= p->len) {
+        p->pos = p->len;
+        return fail(p, "unterminated string");
+    }
+    if (str_reserve(p, i - start + 1)) return -1;
+    char *dst = p->d->strs + p->d->n_strs;
+    size_t n = 0;
+    while (p->s[p->pos] != '"') {
+        unsigned char c = (unsigned char)p->s[p->pos];
+        if (c < 0x20) return fail(p, "control character in string");
+        if (c == '\\') {
+            p->pos++;
+            char e = p->s[p->pos];
+            switch (e) {
+            case '"': dst[n++] = '"'; p->pos++; break;
+            case '\\': dst[n++] = '\\'; p->pos++; break;
+            case '/': dst[n++] = '/'; p->pos++; break;
+            case 'b': dst[n++] = '\b'; p->pos++; break;
+            case 'f': dst[n++] = '\f'; p->pos++; break;
+            case 'n': dst[n++] = '\n'; p->pos++; break;
+            case 'r': dst[n++] = '\r'; p->pos++; break;
+            case 't': dst[n++] = '\t'; p->pos++; break;
+            case 'u': {
+                p->pos++;
+                uint32_t cp;
+                if (read_hex4(p, &cp)) return -1;
+                if (cp >= 0xD800 && cp <= 0xDBFF) {
+                    uint32_t lo;
+                    if (p->pos + 2 > p->len || p->s[p->pos] != '\\' || p->s[p->pos + 1] != 'u')
+                        return fail(p, "lone high surrogate");
+                    p->pos += 2;
+                    if (read_hex4(p, &lo)) return -1;
+                    if (lo < 0xDC00 || lo > 0xDFFF) return fail(p, "bad low surrogate");
+                    cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
+                    return fail(p, "lone low surrogate");
+                }
+                put_utf8(dst, &n, cp); /* never longer than the 6+ raw bytes it replaces */
+                break;
+            }
+            default: return fail(p, "bad escape in string");
+            }
+        } else if (c < 0x80) {
+            dst[n++] = (char)c;
+            p->pos++;
+        } else {
+            size_t l = utf8_len((const unsigned char *)p->s + p->pos, p->len - p->pos);
+            if (l == 0) return fail(p, "invalid UTF-8 in string");
+            memcpy(dst + n, p->s + p->pos, l);
+            n += l;
+            p->pos += l;
+        }
+    }
+    p->pos++; /* closing quote */
+    dst[n] = '\0';
+    *off = (uint32_t)p->d->n_strs;
+    *slen = (uint32_t)n;
+    p->d->n_strs += n + 1;
+    return 0;
+}
+
+static int is_digit(char c) { return c >= '0' && c <= '9'; }
+
+static int parse_number(parser *p, uint32_t idx) {
+    size_t start = p->pos;
+    if (p->s[p->pos] == '-') p->pos++;
+    if (p->pos >= p->len) return fail(p, "truncated number");
+    if (p->s[p->pos] == '0') {
+        p->pos++;
+    } else if (is_digit(p->s[p->pos])) {
+        while (p->pos < p->len && is_digit(p->s[p->pos])) p->pos++;
+    } else {
+        return fail(p, "bad number");
+    }
+    if (p->pos < p->len && p->s[p->pos] == '.') {
+        p->pos++;
+        if (p->pos >= p->len || !is_digit(p->s[p->pos])) return fail(p, "digit expected after '.'");
+        while (p->pos < p->len && is_digit(p->s[p->pos])) p->pos++;
+    }
+    if (p->pos < p->len && (p->s[p->pos] == 'e' || p->s[p->pos] == 'E')) {
+        p->pos++;
+        if (p->pos < p->len && (p->s[p->pos] == '+' || p->s[p->pos] == '-')) p->pos++;
+        if (p->pos >= p->len || !is_digit(p->s[p->pos])) return fail(p, "digit expected in exponent");
+        while (p->pos < p->len && is_digit(p->s[p->pos])) p->pos++;
+    }
+    size_t n = p->pos - start;
+    if (str_reserve(p, n + 1)) return -1;
+    char *dst = p->d->strs + p->d->n_strs;
+    memcpy(dst, p->s + start, n);
+    dst[n] = '\0';
+    json_node *node = &p->d->nodes[idx];
+    node->str_off = (uint32_t)p->d->n_strs;
+    node->str_len = (uint32_t)n;
+    node->num = strtod(dst, NULL); /* overflow gives +-HUGE_VAL; callers range-check */
+    p->d->n_strs += n + 1;
+    return 0;
+}
+
+static int literal(parser *p, const char *word) {
+    size_t n = strlen(word);
+    if (p->len - p->pos < n || memcmp(p->s + p->pos, word, n) != 0) return fail(p, "invalid literal");
+    p->pos += n;
+    return 0;
+}
+
+typedef struct frame {
+    uint32_t node; /* container node index */
+    uint32_t last; /* last child attached (0 = none) */
+} frame;
+
+int json_parse(json_doc *d, const char *text, size_t len, json_error *err) {
+    parser p = {d, text, len, 0, err};
+    frame stack[JSON_MAX_DEPTH];
+    int depth = 0;
+    uint32_t key_off = 0, key_len = 0;
+    d->n_nodes = 0;
+    d->n_strs = 0;
+    err->code = NULL;
+    err->message[0] = '\0';
+    err->pos = 0;
+    if (len >= UINT32_MAX / 2) return fail(&p, "input too large");
+
+    for (;;) {
+        /* ---- parse one value ---- */
+        skip_ws(&p);
+        if (p.pos >= p.len) return fail(&p, depth ? "unexpected end of input" : "empty input");
+        char c = p.s[p.pos];
+        uint32_t idx;
+        int opened = 0;
+        switch (c) {
+        case '{':
+        case '[':
+            if (depth >= JSON_MAX_DEPTH) return fail(&p, "nesting too deep");
+            if (new_node(&p, c == '{' ? JSON_OBJECT : JSON_ARRAY, &idx)) return -1;
+            p.pos++;
+            opened = 1;
+            break;
+        case '"': {
+            uint32_t off, sl;
+            if (new_node(&p, JSON_STRING, &idx)) return -1;
+            if (parse_string(&p, &off, &sl)) return -1;
+            d->nodes[idx].str_off = off;
+            d->nodes[idx].str_len = sl;
+            break;
+        }
+        case 't':
+            if (new_node(&p, JSON_TRUE, &idx) || literal(&p, "true")) return -1;
+            break;
+        case 'f':
+            if (new_node(&p, JSON_FALSE, &idx) || literal(&p, "false")) return -1;
+            break;
+        case 'n':
+            if (new_node(&p, JSON_NULL, &idx) || literal(&p, "null")) return -1;
+            break;
+        default:
+            if (c == '-' || is_digit(c)) {
+                if (new_node(&p, JSON_NUMBER, &idx) || parse_number(&p, idx)) return -1;
+            } else {
+                return fail(&p, "unexpected character");
+            }
+        }
+        /* attach to parent */
+        if (depth > 0) {
+            frame *f = &stack[depth - 1];
+            json_node *parent = &d->nodes[f->node];
+            if (f->last) d->nodes[f->last].next = idx;
+            else parent->child = idx;
+            parent->count++;
+            f->last = idx;
+            if (parent->type == JSON_OBJECT) {
+                d->nodes[idx].key_off = key_off;
+                d->nodes[idx].key_len = key_len;
+            }
+        }
+        if (opened) {
+            stack[depth].node = idx;
+            stack[depth].last = 0;
+            depth++;
+            skip_ws(&p);
+            if (p.pos >= p.len) return fail(&p, "unexpected end of input");
+            char close = d->nodes[idx].type == JSON_OBJECT ? '}' : ']';
+            if (p.s[p.pos] == close) {
+                p.pos++;
+                depth--;
+            } else if (d->nodes[idx].type == JSON_OBJECT) {
+                if (p.s[p.pos] != '"') return fail(&p, "object key expected");
+                if (parse_string(&p, &key_off, &key_len)) return -1;
+                skip_ws(&p);
+                if (p.pos >= p.len || p.s[p.pos] != ':') return fail(&p, "':' expected");
+                p.pos++;
+                continue;
+            } else {
+                continue;
+            }
+        }
+        /* ---- after a complete value: separators and closers ---- */
+        for (;;) {
+            if (depth == 0) {
+                skip_ws(&p);
+                if (p.pos != p.len) return fail(&p, "trailing characters after value");
+                return 0;
+            }
+            skip_ws(&p);
+            if (p.pos >= p.len) return fail(&p, "unexpected end of input");
+            frame *f = &stack[depth - 1];
+            int is_obj = d->nodes[f->node].type == JSON_OBJECT;
+            char s = p.s[p.pos];
+            if (s == ',') {
+                p.pos++;
+                if (is_obj) {
+                    skip_ws(&p);
+                    if (p.pos >= p.len || p.s[p.pos] != '"') return fail(&p, "object key expected");
+                    if (parse_string(&p, &key_off, &key_len)) return -1;
+                    skip_ws(&p);
+                    if (p.pos >= p.len || p.s[p.pos] != ':') return fail(&p, "':' expected");
+                    p.pos++;
+                }
+                break; /* parse next value */
+            }
+            if (s == (is_obj ? '}' : ']')) {
+                p.pos++;
+                depth--;
+                continue;
+            }
+            return fail(&p, is_obj ? "',' or '}' expected" : "',' or ']' expected");
+        }
+    }
+}
+
+const json_node *json_child(const json_doc *d, const json_node *n) {
+    if (!n || (n->type != JSON_ARRAY && n->type != JSON_OBJECT) || !n->child) return NULL;
+    return &d->nodes[n->child];
+}
+
+const json_node *json_next(const json_doc *d, const json_node *n) {
+    return (n && n->next) ? &d->nodes[n->next] : NULL;
+}
+
+const json_node *json_get(const json_doc *d, const json_node *obj, const char *key) {
+    if (!obj || obj->type != JSON_OBJECT) return NULL;
+    size_t kl = strlen(key);
+    const json_node *found = NULL;
+    for (const json_node *c = json_child(d, obj); c; c = json_next(d, c)) {
+        if (c->key_len == kl && memcmp(d->strs + c->key_off, key, kl) == 0) found = c;
+    }
+    return found;
+}
+
+const char *json_key(const json_doc *d, const json_node *m, size_t *len) {
+    if (len) *len = m->key_len;
+    return d->strs + m->key_off;
+}
+
+const char *json_str(const json_doc *d, const json_node *n, size_t *len) {
+    if (!n || n->type != JSON_STRING) return NULL;
+    if (len) *len = n->str_len;
+    return d->strs + n->str_off;
+}
+
+int json_is_str(const json_node *n, const json_doc *d, const char *s) {
+    size_t l;
+    const char *v = json_str(d, n, &l);
+    return v && l == strlen(s) && memcmp(v, s, l) == 0;
+}
+
+int json_as_u64(const json_doc *d, const json_node *n, uint64_t *out) {
+    if (!n || n->type != JSON_NUMBER) return -1;
+    const char *t = d->strs + n->str_off;
+    if (t[0] == '-') {
+        /* "-0" is zero; any other negative is out of range */
+        if (n->num == 0.0 && strspn(t + 1, "0.eE+-") == strlen(t + 1)) {
+            *out = 0;
+            return 0;
+        }
+        return -1;
+    }
+    if (strspn(t, "0123456789") == n->str_len) {
+        errno = 0;
+        unsigned long long v = strtoull(t, NULL, 10);
+        if (errno) return -1;
+        *out = (uint64_t)v;
+        return 0;
+    }
+    /* 1.0, 1e3 ... accepted when integral and exactly representable */
+    double v = n->num;
+    if (!(v >= 0.0) || v >= 18446744073709551616.0 || floor(v) != v) return -1;
+    if (v > 9007199254740992.0) return -1;
+    *out = (uint64_t)v;
+    return 0;
+}
+
+int json_as_i64(const json_doc *d, const json_node *n, int64_t *out) {
+    if (!n || n->type != JSON_NUMBER) return -1;
+    const char *t = d->strs + n->str_off;
+    const char *digits = t[0] == '-' ? t + 1 : t;
+    if (strspn(digits, "0123456789") == strlen(digits)) {
+        errno = 0;
+        long long v = strtoll(t, NULL, 10);
+        if (errno) return -1;
+        *out = (int64_t)v;
+        return 0;
+    }
+    double v = n->num;
+    if (!(v > -9007199254740992.0 && v < 9007199254740992.0) || floor(v) != v) return -1;
+    *out = (int64_t)v;
+    return 0;
+}
+
+const char *json_type_name(const json_node *n) {
+    if (!n) return "missing";
+    switch (n->type) {
+    case JSON_NULL: return "null";
+    case JSON_FALSE:
+    case JSON_TRUE: return "boolean";
+    case JSON_NUMBER: return "number";
+    case JSON_STRING: return "string";
+    case JSON_ARRAY: return "array";
+    default: return "object";
+    }
+}
+
+/* ------------------------------------------------------------------ writer */
+
+void jb_init(jbuf *b) { memset(b, 0, sizeof *b); }
+void jb_free(jbuf *b) {
+    free(b->p);
+    memset(b, 0, sizeof *b);
+}
+void jb_reset(jbuf *b) {
+    b->len = 0;
+    b->oom = 0;
+}
+
+int jb_reserve(jbuf *b, size_t extra) {
+    if (b->oom) return -1;
+    if (b->len + extra <= b->cap) return 0;
+    size_t nc = b->cap ? b->cap : 4096;
+    while (nc < b->len + extra) nc *= 2;
+    char *np = realloc(b->p, nc);
+    if (!np) {
+        b->oom = 1;
+        return -1;
+    }
+    b->p = np;
+    b->cap = nc;
+    return 0;
+}
+
+void jb_raw(jbuf *b, const char *s, size_t n) {
+    if (jb_reserve(b, n)) return;
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+}
+
+void jb_puts(jbuf *b, const char *s) { jb_raw(b, s, strlen(s)); }
+
+void jb_putc(jbuf *b, char c) {
+    if (jb_reserve(b, 1)) return;
+    b->p[b->len++] = c;
+}
+
+void jb_sep(jbuf *b) {
+    if (b->len == 0) return;
+    char c = b->p[b->len - 1];
+    if (c != '{' && c != '[' && c != ':' && c != '\n') jb_putc(b, ',');
+}
+
+void jb_key(jbuf *b, const char *k) {
+    jb_sep(b);
+    size_t n = strlen(k);
+    if (jb_reserve(b, n + 3)) return;
+    b->p[b->len++] = '"';
+    memcpy(b->p + b->len, k, n);
+    b->len += n;
+    b->p[b->len++] = '"';
+    b->p[b->len++] = ':';
+}
+
+/* Escapes as JSON requires; bytes that are not valid UTF-8 (e.g. a multi-byte character cut by
+ * a length-limited error message) become U+FFFD, so the output is always valid UTF-8. */
+void jb_str(jbuf *b, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    if (jb_reserve(b, n * 6 + 2)) return;
+    char *o = b->p + b->len;
+    *o++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            *o++ = '\\';
+            *o++ = (char)c;
+        } else if (c < 0x20) {
+            *o++ = '\\';
+            switch (c) {
+            case '\n': *o++ = 'n'; break;
+            case '\r': *o++ = 'r'; break;
+            case '\t': *o++ = 't'; break;
+            default:
+                *o++ = 'u';
+                *o++ = '0';
+                *o++ = '0';
+                *o++ = hex[c >> 4];
+                *o++ = hex[c & 15];
+            }
+        } else if (c < 0x80) {
+            *o++ = (char)c;
+        } else {
+            size_t l = utf8_len((const unsigned char *)s + i, n - i);
+            if (l == 0) {
+                memcpy(o, "\\ufffd", 6);
+                o += 6;
+            } else {
+                memcpy(o, s + i, l);
+                o += l;
+                i += l - 1;
+            }
+        }
+    }
+    *o++ = '"';
+    b->len = (size_t)(o - b->p);
+}
+
+void jb_cstr(jbuf *b, const char *s) { jb_str(b, s, strlen(s)); }
+
+static size_t fmt_u64(char *out, uint64_t v) {
+    char tmp[24];
+    size_t n = 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (size_t i = 0; i < n; i++) out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+void jb_u64(jbuf *b, uint64_t v) {
+    if (jb_reserve(b, 24)) return;
+    b->len += fmt_u64(b->p + b->len, v);
+}
+
+void jb_i64(jbuf *b, int64_t v) {
+    if (v < 0) {
+        jb_putc(b, '-');
+        jb_u64(b, (uint64_t)0 - (uint64_t)v);
+    } else {
+        jb_u64(b, (uint64_t)v);
+    }
+}
+
+int json_fmt_double(char *out, double v) {
+    if (!isfinite(v)) {
+        memcpy(out, "null", 5);
+        return 4;
+    }
+    if (v == 0.0) {
+        const char *z = signbit(v) ? "-0.0" : "0.0";
+        strcpy(out, z);
+        return (int)strlen(z);
+    }
+    /* Fast path: integral values below 2^53 print exactly as integers. */
+    if (fabs(v) < 9007199254740992.0 && floor(v) == v) {
+        size_t n = 0;
+        if (v < 0) out[n++] = '-';
+        n += fmt_u64(out + n, (uint64_t)fabs(v));
+        out[n++] = '.';
+        out[n++] = '0';
+        out[n] = '\0';
+        return (int)n;
+    }
+    /* Fast path for numbers on a 1e-6 grid (the engine's state resolution): when the decimal
+     * k/10^6 maps back to v, it has at most 15 significant digits here and is therefore the
+     * unique shortest round-trip form. */
+    if (fabs(v) < 1e9) {
+        long long k = llround(v * 1e6);
+        if ((double)k / 1e6 == v) {
+            unsigned long long a = (unsigned long long)(k < 0 ? -k : k);
+            size_t n = 0;
+            if (k < 0) out[n++] = '-';
+            n += fmt_u64(out + n, a / 1000000ULL);
+            unsigned long long frac = a % 1000000ULL;
+            out[n++] = '.';
+            if (frac == 0) {
+                out[n++] = '0';
+            } else {
+                char d[6];
+                for (int i = 5; i >= 0; i--) {
+                    d[i] = (char)('0' + frac % 10);
+                    frac /= 10;
+                }
+                int last = 5;
+                while (d[last] == '0') last--;
+                for (int i = 0; i <= last; i++) out[n++] = d[i];
+            }
+            out[n] = '\0';
+            return (int)n;
+        }
+    }
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(out, 32, "%.*g", prec, v);
+        if (prec == 17 || strtod(out, NULL) == v) break;
+    }
+    /* make sure it reads back as a float in every JSON reader */
+    if (!strpbrk(out, ".eEn")) {
+        out[n++] = '.';
+        out[n++] = '0';
+        out[n] = '\0';
+    }
+    return n;
+}
+
+void jb_double(jbuf *b, double v) {
+    if (jb_reserve(b, 40)) return;
+    b->len += (size_t)json_fmt_double(b->p + b->len, v);
+}
+
+void jb_id(jbuf *b, uint64_t hi, uint64_t lo) {
+    if (jb_reserve(b, 48)) return;
+    char *o = b->p + b->len;
+    *o++ = '"';
+    o += fmt_u64(o, hi);
+    *o++ = '-';
+    o += fmt_u64(o, lo);
+    *o++ = '"';
+    b->len = (size_t)(o - b->p);
+}
+
+void jb_null(jbuf *b) { jb_raw(b, "null", 4); }
+void jb_bool(jbuf *b, int v) { v ? jb_raw(b, "true", 4) : jb_raw(b, "false", 5); }
+
+void jb_node(jbuf *b, const json_doc *d, const json_node *n) {
+    switch (n->type) {
+    case JSON_NULL: jb_null(b); break;
+    case JSON_TRUE: jb_bool(b, 1); break;
+    case JSON_FALSE: jb_bool(b, 0); break;
+    case JSON_NUMBER: jb_raw(b, d->strs + n->str_off, n->str_len); break;
+    case JSON_STRING: jb_str(b, d->strs + n->str_off, n->str_len); break;
+    case JSON_ARRAY:
+        jb_putc(b, '[');
+        for (const json_node *c = json_child(d, n); c; c = json_next(d, c)) {
+            jb_sep(b);
+            jb_node(b, d, c); /* depth bounded by JSON_MAX_DEPTH */
+        }
+        jb_putc(b, ']');
+        break;
+    default:
+        jb_putc(b, '{');
+        for (const json_node *c = json_child(d, n); c; c = json_next(d, c)) {
+            jb_sep(b);
+            jb_str(b, d->strs + c->key_off, c->key_len);
+            jb_putc(b, ':');
+            jb_node(b, d, c);
+        }
+        jb_putc(b, '}');
+    }
+}

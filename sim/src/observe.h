@@ -1,0 +1,23 @@
+/* observe.h -- JSON views of probes and systems (observations, probe and system commands). */
+#ifndef OBSERVE_H
+#define OBSERVE_H
+
+#include "json.h"
+#include "world.h"
+
+#define OBSERVE_DETAIL 1  /* lineage, per-body survey levels (probe command) */
+#define OBSERVE_COMPACT 2 /* only the fields of the pre-living-universe observation */
+/* One observation object for probe idx (detail: OBSERVE_* flags). */
+void observe_probe(jbuf *b, world *w, uint32_t idx, int detail);
+/* Short status entry (status command). */
+void observe_status_entry(jbuf *b, const world *w, uint32_t idx);
+/* Full system view. viewer (may be NULL) selects whose survey levels reveal resources; without a
+ * viewer the best level among live probes in the system is used. */
+void observe_system(jbuf *b, world *w, const star_system *s, const probe *viewer);
+/* {"iron":..,...} revealing abundances according to survey level (nothing below level 1). */
+void observe_resources(jbuf *b, const world *w, const star_system *s, int bi, int level);
+
+/* Same without the remaining_kg sibling. */
+void observe_resources_min(jbuf *b, const star_system *s, int bi, int level);
+
+#endif

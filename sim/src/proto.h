@@ -1,0 +1,45 @@
+/* proto.h -- the line protocol of `universe-sim --pipe` (docs/pipe-protocol.md).
+ *
+ * proto_handle takes one request line and leaves exactly one response line (ending in '\n') in
+ * P->out. It does no I/O, so tests, the fuzz target and the replay driver call it directly;
+ * main.c owns reading stdin and writing stdout. A failed command never changes the world.
+ */
+#ifndef PROTO_H
+#define PROTO_H
+
+#include "json.h"
+#include "tick.h"
+#include "world.h"
+
+#define PROTO_MAX_SNAPSHOTS 32
+#define PROTO_MAX_TAG 128
+#define PROTO_MAX_CACHED_SECTORS 16384 /* ~20 KB each; the cache is dropped beyond this */
+
+typedef struct proto_snapshot {
+    char tag[PROTO_MAX_TAG]; /* NUL-terminated tag */
+    uint8_t *data;           /* canonical payload (persist_serialize) */
+    size_t len;              /* payload bytes */
+    uint64_t tick;           /* tick at snapshot time */
+    uint64_t seq;            /* creation order, for eviction */
+} proto_snapshot;
+
+typedef struct proto {
+    world w;                 /* the universe */
+    json_doc doc;            /* parse arena, reused */
+    jbuf out;                /* response being built */
+    size_t max_line;         /* longest accepted request line */
+    proto_snapshot snaps[PROTO_MAX_SNAPSHOTS]; /* in-memory snapshots */
+    uint64_t snap_seq;       /* next snapshot sequence number */
+    tick_action *acts;       /* scratch: this tick's actions */
+    size_t cap_acts;         /* allocated */
+    int quit;                /* set by the quit command */
+    int no_files;            /* 1: save/load refused (fuzzing must not touch the filesystem) */
+} proto;
+
+int proto_init(proto *P, uint64_t seed, uint32_t populate, size_t max_line);
+void proto_free(proto *P);
+void proto_handle(proto *P, const char *line, size_t len);
+/* Response for a line that exceeded max_line (len = its length, already drained). */
+void proto_line_too_long(proto *P, size_t len);
+
+#endif

@@ -1,0 +1,103 @@
+"""Wire messages: structure, rejection paths, encodings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from universed import messages as m
+
+
+def test_register_single_and_fleet() -> None:
+    reg = m.parse_agent_message(b'{"type":"register","probe_id":"1-1"}')
+    assert isinstance(reg, m.Register) and not reg.fleet and reg.ids == ("1-1",)
+    fleet = m.parse_agent_message(b'{"type":"register","probe_ids":["1-1","1-2"]}')
+    assert isinstance(fleet, m.Register) and fleet.fleet and fleet.ids == ("1-1", "1-2")
+    lineage = m.parse_agent_message(b'{"type":"register","probe_id":"1-1","lineage":true}')
+    assert isinstance(lineage, m.Register) and lineage.fleet
+
+
+def test_actions_in_every_accepted_form() -> None:
+    a = m.parse_agent_message(b'{"action":"mine","resource":"iron"}')
+    assert isinstance(a, m.Action)
+    assert a.to_sim() == {"type": "mine", "resource": "iron"}
+    b = m.parse_agent_message(b'{"type":"action","probe_id":"1-2","action":"survey"}')
+    assert isinstance(b, m.Action) and b.probe_id == "1-2" and b.to_sim() == {"type": "survey"}
+    batch = m.parse_agent_message(
+        b'{"type":"actions","tick":3,"actions":{"1-1":{"action":"land"},"1-2":"wait"}}'
+    )
+    assert isinstance(batch, m.ActionsBatch) and batch.tick == 3
+    assert {k: v.to_sim() for k, v in batch.actions.items()} == {
+        "1-1": {"type": "land"},
+        "1-2": {"type": "wait"},
+    }
+
+
+@pytest.mark.parametrize(
+    ("payload", "code", "path"),
+    [
+        (b"{", "bad_json", "$"),
+        (b'"register"', "invalid", "$"),
+        (b"{}", "invalid", "$"),
+        (b'{"type":"hello"}', "unknown_type", "$.type"),
+        (b'{"type":"register"}', "invalid", "$.probe_id"),
+        (b'{"type":"register","probe_id":"1-1","probe_ids":["1-2"]}', "invalid", "$.probe_id"),
+        (b'{"type":"register","probe_ids":[]}', "invalid", "$.probe_ids"),
+        (b'{"type":"register","probe_ids":["1-1","2"]}', "invalid", "$.probe_ids[1]"),
+        (b'{"type":"register","probe_id":"1-1","lineage":"yes"}', "invalid", "$.lineage"),
+        (b'{"type":"register","probe_id":"1-1","x":1}', "invalid", "$"),
+        (b'{"action":7}', "invalid", "$"),
+        (b'{"action":"teleport"}', "unknown_action", "$.action"),
+        (b'{"action":"wait","probe_id":"me"}', "invalid", "$.probe_id"),
+        (b'{"type":"actions","actions":{"1-1":{"action":"x"}}}', "unknown_action", None),
+        (b'{"type":"actions","tick":"now","actions":{}}', "invalid", "$.tick"),
+        (b'{"type":"actions","actions":{"bob":{"action":"wait"}}}', "invalid", None),
+    ],
+)
+def test_bad_agent_messages(payload: bytes, code: str, path: str | None) -> None:
+    with pytest.raises(m.MessageError) as info:
+        m.parse_agent_message(payload)
+    assert info.value.code == code
+    if path is not None:
+        assert info.value.path == path
+    else:
+        assert info.value.path.startswith("$.actions[")
+    assert info.value.message
+
+
+@pytest.mark.parametrize(
+    ("body", "cls", "path"),
+    [
+        ({"event": {"type": "hazard", "severity": 1.5}}, m.InjectRequest, "$.event.severity"),
+        ({"event": {"type": "hazard", "severity": "high"}}, m.InjectRequest, "$.event.severity"),
+        ({"event": {"type": "hazard", "probe_id": "x"}}, m.InjectRequest, "$.event.probe_id"),
+        ({"event": {"type": "rain"}}, m.InjectRequest, "$.event.type"),
+        ({}, m.InjectRequest, "$.event"),
+        ({"mode": "fast"}, m.ModeRequest, "$.mode"),
+        ({"mode": "realtime", "tick_rate": -1}, m.ModeRequest, "$.tick_rate"),
+        ({"count": 0}, m.TickRequest, "$.count"),
+        ({"count": True}, m.TickRequest, "$.count"),
+        ({"tag": ""}, m.TagRequest, "$.tag"),
+        ({"tag": "a", "x": 1}, m.TagRequest, "$"),
+    ],
+)
+def test_bad_rest_bodies(body: dict[str, Any], cls: type, path: str) -> None:
+    with pytest.raises(m.MessageError) as info:
+        m.structure(body, cls)
+    assert info.value.path == path
+
+
+def test_encodings() -> None:
+    obs = {"type": "observe", "probe_id": "1-1", "hull": 1.0}
+    assert orjson.loads(m.encode_observe(obs, 9)) == {**obs, "tick": 9}
+    batch = orjson.loads(m.encode_observe_batch([obs], 9))
+    assert batch == {"type": "observe_batch", "tick": 9, "observations": [obs]}
+    reg = m.Register("register", probe_id="1-1")
+    assert orjson.loads(m.encode_registered(reg, ["1-1"])) == {
+        "type": "registered",
+        "probe_id": "1-1",
+    }
+    err = orjson.loads(m.encode_error("invalid", "bad", "$.x"))
+    assert err == {"type": "error", "code": "invalid", "message": "bad", "path": "$.x"}

@@ -1,0 +1,130 @@
+"""Controllers, policies and plugin discovery."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from universed.builtin_policies import FallbackPolicy, WaitPolicy
+from universed.plugins import hookimpl, load_policies, make_plugin_manager
+from universed.registry import PolicyController, Registry, RemoteController, normalize_action
+
+
+class Recorder(RemoteController):
+    def __init__(self) -> None:
+        super().__init__("rec", inherits=True)
+        self.got: list[tuple[int, list[Any]]] = []
+
+    def deliver(self, tick: int, observations: Any) -> None:
+        self.got.append((tick, list(observations)))
+
+
+def table() -> dict[str, Any]:
+    return {"wait": WaitPolicy(), "fallback": FallbackPolicy()}
+
+
+def test_builtin_policies() -> None:
+    fb = FallbackPolicy()
+    assert fb.decide({"hull": 1.0}) == {"action": "wait"}
+    assert fb.decide({"hull": 0.5, "cargo": {"iron": 10.0}}) == {"action": "repair"}
+    assert fb.decide({"hull": 0.5, "cargo": {"iron": 0.0}}) == {"action": "wait"}
+    assert WaitPolicy().decide({}) == {"action": "wait"}
+
+
+def test_normalize_action() -> None:
+    assert normalize_action("survey") == {"type": "survey"}
+    assert normalize_action({"action": "mine", "resource": "iron"}) == {
+        "type": "mine",
+        "resource": "iron",
+    }
+    for garbage in (None, 3, "fly", {"action": "fly"}, {"resource": "iron"}, ["wait"]):
+        assert normalize_action(garbage) is None
+
+
+def test_one_controller_per_probe_and_inheritance() -> None:
+    reg = Registry(table(), fallback="fallback", inherit=True)
+    a, b = Recorder(), Recorder()
+    reg.assign("1-1", a)
+    reg.assign("1-1", b)
+    assert reg.controller_of("1-1") is b and a.probes == set() and b.probes == {"1-1"}
+    reg.on_birth("1-2", "1-1")
+    assert reg.controller_of("1-2") is b
+    b.inherits = False
+    reg.on_birth("1-3", "1-1")
+    assert reg.controller_of("1-3") is None
+    assert reg.controller_name("1-3") == "default:fallback"
+    reg.drop(b)
+    assert reg.controller_of("1-1") is None and not reg.remotes
+    pol = reg.policy_controller("wait")
+    reg.assign("1-4", pol)
+    reg.on_death("1-4")
+    assert reg.controller_of("1-4") is None and pol.probes == set()
+
+
+def test_unknown_policy_names_are_rejected() -> None:
+    with pytest.raises(ValueError, match="unknown policy 'nope'"):
+        Registry(table(), fallback="nope", inherit=True)
+
+
+def test_policy_failures_are_contained(caplog: pytest.LogCaptureFixture) -> None:
+    class Bad:
+        name = "bad"
+
+        def __init__(self) -> None:
+            self.n = 0
+
+        def decide(self, observation: Any) -> Any:
+            self.n += 1
+            if self.n == 1:
+                raise ZeroDivisionError("oops")
+            return object()
+
+        def on_birth(self, probe_id: str, parent_id: str) -> None:
+            raise RuntimeError("birthday")
+
+    ctrl = PolicyController("bad", Bad(), inherits=True)
+    with caplog.at_level(logging.WARNING):
+        assert ctrl.decide({"probe_id": "1-1"}) is None
+        assert ctrl.decide({"probe_id": "1-1"}) is None
+        ctrl.on_birth("1-2", "1-1")
+    assert ctrl.errors == 3
+    text = caplog.text
+    assert "'bad' raised" in text and "'bad' returned" in text and "on_birth" in text
+
+
+def test_plugins_register_through_hooks_and_are_validated(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    class Good:
+        name = "good"
+
+        def decide(self, observation: Any) -> Any:
+            return "survey"
+
+    class Plugin:
+        @hookimpl
+        def universed_policies(self) -> Any:
+            return {"good": Good(), "wait": Good(), "": Good(), "nodecide": object()}
+
+    class Broken:
+        @hookimpl
+        def universed_policies(self) -> Any:
+            raise RuntimeError("plugin bug")
+
+    class NotMapping:
+        @hookimpl
+        def universed_policies(self) -> Any:
+            return ["good"]
+
+    pm = make_plugin_manager([Plugin(), Broken(), NotMapping()])
+    with caplog.at_level(logging.ERROR):
+        policies = load_policies(pm, {})
+    assert {"wait", "fallback", "good"} <= set(policies)  # (plus any installed plugins)
+    assert "" not in policies and "nodecide" not in policies
+    assert isinstance(policies["wait"], WaitPolicy)  # the built-in registered first keeps it
+    assert "already registered" in caplog.text
+    assert "no callable decide" in caplog.text
+    assert "raised" in caplog.text and "must return a mapping" in caplog.text
+    assert pm.get_plugin("builtin") is not None

@@ -1,0 +1,135 @@
+"""The thin WebSocket transport: frame parser units, and a standard client against the server."""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import pytest
+import trio
+from helpers import agent, recv_type, register, running_daemon
+
+from universed.wstransport import (
+    OP_BIN,
+    OP_CLOSE,
+    OP_PING,
+    OP_TEXT,
+    FrameParser,
+    ProtocolError,
+    accept_key,
+    frame,
+    unmask,
+)
+
+
+def client_frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bool = True) -> bytes:
+    key = os.urandom(4)
+    n = len(payload)
+    b0 = (0x80 if fin else 0) | opcode
+    mbit = 0x80 if mask else 0
+    if n < 126:
+        head = bytes((b0, mbit | n))
+    elif n < 65536:
+        head = struct.pack("!BBH", b0, mbit | 126, n)
+    else:
+        head = struct.pack("!BBQ", b0, mbit | 127, n)
+    if not mask:
+        return head + payload
+    return head + key + unmask(payload, key)
+
+
+def test_accept_key_rfc_example() -> None:
+    assert accept_key("dGhlIHNhbXBsZSBub25jZQ==") == "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="
+
+
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 125, 126, 65535, 65536, 100_000])
+def test_roundtrip_sizes_split_anywhere(size: int) -> None:
+    payload = os.urandom(size)
+    data = client_frame(OP_BIN, payload)
+    parser = FrameParser(1 << 20)
+    out = []
+    for i in range(0, len(data), 7777):  # arbitrary chunking
+        out += parser.feed(data[i : i + 7777])
+    assert out == [(OP_BIN, payload)]
+
+
+def test_fragmentation_with_interleaved_ping() -> None:
+    parser = FrameParser(1024)
+    data = (
+        client_frame(OP_TEXT, b"hel", fin=False)
+        + client_frame(OP_PING, b"p")
+        + client_frame(0, b"lo", fin=False)
+        + client_frame(0, b"!", fin=True)
+    )
+    assert parser.feed(data) == [(OP_PING, b"p"), (OP_TEXT, b"hello!")]
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (client_frame(OP_TEXT, b"x", mask=False), 1002),
+        (client_frame(0, b"x"), 1002),
+        (client_frame(OP_PING, b"x", fin=False), 1002),
+        (client_frame(OP_TEXT, b"x" * 2000), 1009),
+        (client_frame(OP_TEXT, b"a", fin=False) + client_frame(OP_TEXT, b"b"), 1002),
+        (bytes((0xC1, 0x80)) + b"\0\0\0\0", 1002),
+        (client_frame(0x3, b""), 1002),
+    ],
+)
+def test_protocol_errors(data: bytes, code: int) -> None:
+    with pytest.raises(ProtocolError) as info:
+        FrameParser(1024).feed(data)
+    assert info.value.code == code
+
+
+def test_server_frames() -> None:
+    assert frame(OP_TEXT, b"hi") == b"\x81\x02hi"
+    assert frame(OP_CLOSE, b"")[:2] == b"\x88\x00"
+    assert frame(OP_TEXT, b"x" * 300)[:4] == b"\x81\x7e\x01\x2c"
+    assert frame(OP_TEXT, b"x" * 70000)[:2] == b"\x81\x7f"
+
+
+async def test_standard_client_ping_and_large_messages() -> None:
+    async with running_daemon(mode="paused", max_message_bytes=4096) as d:
+        async with agent(d.port) as ws:
+            with trio.fail_after(5):
+                await ws.ping(b"are you there")  # returns once the pong arrived
+            await register(ws)
+            await ws.send_message("x" * 4000)  # under the limit: a JSON error, connection stays
+            err = await recv_type(ws, "error")
+            assert err["code"] == "bad_json"
+        # an oversized message closes the connection with 1009 (raw client: exact frames)
+        stream = await trio.open_tcp_stream("127.0.0.1", d.port)
+        await stream.send_all(UPGRADE + client_frame(OP_TEXT, b"x" * 5000))
+        data = b""
+        with trio.fail_after(5):
+            while chunk := await stream.receive_some(65536):
+                data += chunk
+                if b"\r\n\r\n" in data and data.split(b"\r\n\r\n", 1)[1][:1] == b"\x88":
+                    break
+            await stream.send_all(client_frame(OP_CLOSE, b"\x03\xf1"))
+        await stream.aclose()
+        head, _, rest = data.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101")
+        assert rest[0] == 0x88 and struct.unpack("!H", rest[2:4])[0] == 1009
+
+
+UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+async def test_bad_handshakes_get_http_errors() -> None:
+    async with running_daemon(mode="paused") as d:
+        stream = await trio.open_tcp_stream("127.0.0.1", d.port)
+        await stream.send_all(
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
+        )
+        reply = b""
+        with trio.fail_after(5):
+            while chunk := await stream.receive_some(4096):
+                reply += chunk
+        assert reply.startswith(b"HTTP/1.1 400")
+        assert b"bad WebSocket handshake" in reply
+        await stream.aclose()

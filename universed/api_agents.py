@@ -1,0 +1,142 @@
+"""REST routes of the agent authors' kit: policies, assignments and the ledger.
+
+- ``GET  /api/policies``: the installed in-process policies, with the probes each drives now;
+- ``GET  /api/policies/{name}/stats``: a policy's totals from the ledger (events by type, kg
+  mined by resource, probes seen) plus its current probes and error count;
+- ``POST /api/probes/{probe_id}/controller`` ``{"controller": "explorer"}``: hand a probe to an
+  in-process policy at run time (SpaceTraders' ``--assign SHIP:mission``). The registry keeps
+  one controller per probe: a remote agent that held it gets a ``replaced`` error frame;
+- ``GET  /api/events?since=&probe=&type=&limit=&cursor=``: the ledger, paged by cursor.
+
+Handlers are added through api.py's ``route`` decorator, like api_universe.py's, so the OpenAPI
+document lists them from the same table.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import orjson
+import trio
+from quart import Response, request
+
+from . import messages as m
+from .ledger import LedgerQueryError, parse_query
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+__all__ = ["AGENT_ROUTES", "AGENT_SCHEMAS", "ControllerRequest", "register"]
+
+RouteDecorator = Callable[[str, str], Callable[[Any], Any]]
+ErrorFactory = Callable[[int, str, str, "dict[str, Any] | None"], Exception]
+
+
+@attrs.frozen
+class ControllerRequest:
+    """``{"controller": "<policy name>"}``."""
+
+    controller: str
+
+
+AGENT_ROUTES: list[tuple[str, str, str, type | None]] = [
+    ("GET", "/api/policies", "Installed in-process policies and the probes they drive", None),
+    ("GET", "/api/policies/{name}/stats", "One policy's ledger totals and current probes", None),
+    (
+        "POST",
+        "/api/probes/{probe_id}/controller",
+        "Assign a probe to an in-process policy",
+        ControllerRequest,
+    ),
+    ("GET", "/api/events", "The ledger: births, deaths, discoveries, hazards, mining...", None),
+]
+
+AGENT_SCHEMAS: dict[str, dict[str, Any]] = {
+    "ControllerRequest": {
+        "type": "object",
+        "required": ["controller"],
+        "properties": {"controller": {"type": "string", "minLength": 1}},
+        "additionalProperties": False,
+    },
+}
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(body), status=status, content_type="application/json")
+
+
+def register(
+    route: RouteDecorator,
+    engine: Engine,
+    *,
+    body_as: Callable[..., Awaitable[Any]],
+    error: ErrorFactory,
+) -> None:
+    """Add the handlers of `AGENT_ROUTES` through api.py's ``route`` decorator."""
+    registry = engine.registry
+
+    def ledger_or_503() -> Any:
+        if engine.ledger is None:
+            raise error(503, "ledger_unavailable", "this daemon runs without a ledger", None)
+        return engine.ledger
+
+    @route("GET", "/api/policies")
+    async def policies() -> Response:
+        out = []
+        for name in sorted(registry.policy_table):
+            ctrl = registry.policy_controller(name)
+            out.append(
+                {
+                    "name": name,
+                    "probes": len(ctrl.probes),
+                    "errors": ctrl.errors,
+                    "default": registry.default is ctrl,
+                    "fallback": registry.fallback is ctrl,
+                    "detail": ctrl.detail,
+                }
+            )
+        return _json({"policies": out})
+
+    @route("GET", "/api/policies/{name}/stats")
+    async def policy_stats(name: str) -> Response:
+        if name not in registry.policy_table:
+            raise error(404, "unknown_policy", f"no policy {name!r}", None)
+        ledger = ledger_or_503()
+        stats = await trio.to_thread.run_sync(ledger.policy_stats, name)
+        ctrl = registry.policy_controller(name)
+        stats["probes_now"] = len(ctrl.probes)
+        stats["errors"] = ctrl.errors
+        return _json(stats)
+
+    @route("POST", "/api/probes/{probe_id}/controller")
+    async def assign(probe_id: str) -> Response:
+        req: ControllerRequest = await body_as(ControllerRequest)
+        if req.controller not in registry.policy_table:
+            known = ", ".join(sorted(registry.policy_table))
+            raise error(
+                422,
+                "unknown_policy",
+                f"no policy {req.controller!r}; installed: {known}",
+                {"path": "$.controller"},
+            )
+        if not m.PROBE_ID_RE.match(probe_id):
+            raise error(404, "unknown_probe", f"no probe {probe_id!r} (ids look like 1-1)", None)
+        obs = await engine.observation_of(probe_id)
+        if obs is None or obs.get("status") == "destroyed":
+            what = "unknown" if obs is None else "destroyed"
+            raise error(404, "unknown_probe", f"probe {probe_id} is {what}", None)
+        registry.assign(probe_id, registry.policy_controller(req.controller))
+        return _json({"probe_id": probe_id, "controller": req.controller})
+
+    @route("GET", "/api/events")
+    async def events() -> Response:
+        ledger = ledger_or_503()
+        try:
+            query = parse_query(request.args)
+        except LedgerQueryError as exc:
+            raise error(400, "bad_request", str(exc), {"param": exc.param}) from None
+        page = await trio.to_thread.run_sync(functools.partial(ledger.query, **query))
+        return _json(page)

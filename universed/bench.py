@@ -1,0 +1,293 @@
+"""Daemon benchmark (``make bench`` / ``python -m universed.bench``): lockstep ticks per second.
+
+Every figure is also given as a ratio to the raw sim pipe rate measured in the same run (a bare
+trio loop sending ``tick`` and reading the reply line, same probe count, no JSON parsing).
+
+Scenarios: no agents; one in-process policy; 1, 100 and 1,000 WebSocket agents (one bench client
+process on 127.0.0.1 holding all the connections, answering every observation at once). The
+daemon runs in this process in lockstep mode. "Overhead" is the time the daemon spends per tick
+in its tick step beyond the sim's own reply time (gathering actions, parsing the reply, routing
+observations to agents, the dashboard, the journal): p50 and p99.
+
+``python -m universed.bench --client N PORT`` is the agent side (run by the bench itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from typing import Any
+
+import orjson
+import trio
+
+from .config import load_config
+from .daemon import Daemon
+from .simproc import find_sim_binary
+
+ACTION = b'{"action":"wait"}'
+MASKED_ACTION = bytes((0x81, 0x80 | len(ACTION))) + b"\0\0\0\0" + ACTION  # zero mask
+
+
+async def raw_pipe_rate(probes: int, seconds: float, detail: str = "full") -> float:
+    """Ticks/s of the bare sim pipe, observing every probe at ``detail`` (no daemon)."""
+    args = [str(find_sim_binary()), "--pipe", "--populate", str(probes)]
+    proc = await trio.lowlevel.open_process(
+        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    line = b'{"cmd":"tick","actions":{},"detail":"%s"}\n' % detail.encode()
+    buf = bytearray()
+    count = 0
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        await proc.stdin.send_all(line)
+        while True:
+            pos = buf.find(b"\n")
+            if pos >= 0:
+                del buf[: pos + 1]
+                break
+            buf += await proc.stdout.receive_some(1 << 20)
+        count += 1
+    rate = count / (time.perf_counter() - t0)
+    await proc.stdin.send_all(b'{"cmd":"quit"}\n')
+    await proc.wait()
+    await proc.stdin.aclose()
+    await proc.stdout.aclose()
+    return rate
+
+
+def percentile(values: list[int], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] / 1e6
+
+
+async def run_scenario(
+    name: str,
+    probes: int,
+    agents: int,
+    policy: bool,
+    seconds: float,
+    detail: str = "full",
+    fleets: int = 0,
+) -> dict[str, Any]:
+    overrides: dict[str, Any] = {
+        "port": 0,
+        "mode": "lockstep",
+        "agent_timeout_ms": 5000,
+        "log_level": "warning",
+        "fallback_policy": "wait",
+        "sim_config": {"hazard_damage_scale": 0},
+    }
+    if policy:
+        overrides["policies"] = {"1-1": "fallback"}
+    if agents:
+        overrides["mode"] = "paused"  # until every agent has registered
+    config = load_config(overrides, environ={})
+    daemon = Daemon(config, sim_args=("--populate", str(probes)))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(daemon.run)
+        client = None
+        if agents:
+            client = await trio.lowlevel.open_process(
+                [
+                    sys.executable,
+                    "-m",
+                    "universed.bench",
+                    "--client",
+                    str(agents),
+                    str(daemon.port),
+                    "--detail",
+                    detail,
+                    "--fleets",
+                    str(fleets),
+                ],
+                stdout=subprocess.PIPE,
+            )
+            assert client.stdout is not None
+            ready = await client.stdout.receive_some(64)
+            assert ready.startswith(b"ready"), ready
+            daemon.engine.set_mode("lockstep")
+        await trio.sleep(0.5)  # warm up
+        engine = daemon.engine
+        engine.overhead_ns.clear()
+        t0, tick0 = time.perf_counter(), engine.tick
+        await trio.sleep(seconds)
+        ticks = engine.tick - tick0
+        elapsed = time.perf_counter() - t0
+        overhead = list(engine.overhead_ns)
+        if client is not None:
+            client.kill()
+            await client.wait()
+            assert client.stdout is not None
+            await client.stdout.aclose()
+        nursery.cancel_scope.cancel()
+    return {
+        "name": name,
+        "probes": probes,
+        "ticks_per_second": ticks / elapsed,
+        "overhead_p50_ms": percentile(overhead, 0.50),
+        "overhead_p99_ms": percentile(overhead, 0.99),
+        "overhead_mean_ms": statistics.fmean(overhead) / 1e6 if overhead else 0.0,
+    }
+
+
+# ----------------------------------------------------------------------------- bench client
+
+
+def masked(payload: bytes) -> bytes:
+    """One client text frame (zero mask) carrying ``payload``."""
+    n = len(payload)
+    if n < 126:
+        head = bytes((0x81, 0x80 | n))
+    elif n < 1 << 16:
+        head = bytes((0x81, 0x80 | 126)) + n.to_bytes(2, "big")
+    else:
+        head = bytes((0x81, 0x80 | 127)) + n.to_bytes(8, "big")
+    return head + b"\0\0\0\0" + payload
+
+
+async def client_main(count: int, port: int, detail: str = "full", fleets: int = 0) -> None:
+    """``count`` probes, 1-1..1-count, each answered every tick.
+
+    Without ``fleets``: one connection per probe. With ``fleets`` = F: F fleet connections, each
+    registering count/F probes and answering each batched observation with one batched action.
+    """
+    if fleets:
+        await fleet_client(count, port, detail, fleets)
+        return
+    streams = []
+    for i in range(count):
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(
+            b"GET /ws HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: YmVuY2hiZW5jaGJlbmNoIQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await stream.receive_some(4096)
+        reg = b'{"type":"register","probe_id":"1-%d","detail":"%s"}' % (i + 1, detail.encode())
+        await stream.send_all(bytes((0x81, 0x80 | len(reg))) + b"\0\0\0\0" + reg)
+        streams.append((stream, head.split(b"\r\n\r\n", 1)[1]))
+    sys.stdout.buffer.write(b"ready\n")
+    sys.stdout.flush()
+    async with trio.open_nursery() as nursery:
+        for stream, rest in streams:
+            nursery.start_soon(answer, stream, rest)
+
+
+async def fleet_client(count: int, port: int, detail: str, fleets: int) -> None:
+    per = count // fleets
+    conns = []
+    for f in range(fleets):
+        ids = [f"1-{f * per + i + 1}" for i in range(per)]
+        stream = await trio.open_tcp_stream("127.0.0.1", port)
+        await stream.send_all(
+            b"GET /ws HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: YmVuY2hiZW5jaGJlbmNoIQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        )
+        head = b""
+        while b"\r\n\r\n" not in head:
+            head += await stream.receive_some(4096)
+        reg = {"type": "register", "probe_ids": ids, "detail": detail}
+        await stream.send_all(masked(orjson.dumps(reg)))
+        reply = {"type": "actions", "actions": {pid: {"action": "wait"} for pid in ids}}
+        conns.append((stream, head.split(b"\r\n\r\n", 1)[1], masked(orjson.dumps(reply))))
+    sys.stdout.buffer.write(b"ready\n")
+    sys.stdout.flush()
+    async with trio.open_nursery() as nursery:
+        for stream, rest, reply_frame in conns:
+            nursery.start_soon(answer, stream, rest, reply_frame)
+
+
+async def answer(stream: trio.SocketStream, rest: bytes, reply: bytes = MASKED_ACTION) -> None:
+    """Read server frames; answer each observation (or batch) frame with ``reply``."""
+    buf = bytearray(rest)
+    while True:
+        pos = 0
+        replies = 0
+        while len(buf) - pos >= 2:
+            n = buf[pos + 1] & 0x7F
+            head = 2
+            if n == 126:
+                if len(buf) - pos < 4:
+                    break
+                n = int.from_bytes(buf[pos + 2 : pos + 4], "big")
+                head = 4
+            elif n == 127:
+                if len(buf) - pos < 10:
+                    break
+                n = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+                head = 10
+            if len(buf) - pos < head + n:
+                break
+            if buf[pos + head : pos + head + 16].startswith(b'{"type":"observe'):
+                replies += 1
+            pos += head + n
+        del buf[:pos]
+        if replies:
+            await stream.send_all(reply * replies)
+        data = await stream.receive_some(1 << 16)
+        if not data:
+            return
+        buf += data
+
+
+# ----------------------------------------------------------------------------- main
+
+
+async def bench_main(seconds: float, quick: bool) -> None:
+    scenarios: list[tuple[str, int, int, bool, str, int]] = [
+        ("no agents", 1, 0, False, "full", 0),
+        ("1 in-process policy", 1, 0, True, "full", 0),
+        ("1 ws agent", 1, 1, False, "full", 0),
+        ("100 ws agents", 100, 100, False, "full", 0),
+        ("100 ws agents, compact", 100, 100, False, "compact", 0),
+        ("1,000 ws agents", 1000, 1000, False, "full", 0),
+        ("1,000 ws agents, compact", 1000, 1000, False, "compact", 0),
+        ("1,000 probes, 10 fleets", 1000, 1000, False, "compact", 10),
+        ("1,000 probes, 10 fleets, full", 1000, 1000, False, "full", 10),
+    ]
+    if quick:
+        scenarios = scenarios[:3]
+    raw: dict[tuple[int, str], float] = {}
+    print(f"universed daemon bench: lockstep, {seconds:.0f} s per scenario, pid {os.getpid()}")
+    print(
+        f"{'scenario':<30}{'probes':>7}{'ticks/s':>10}{'raw pipe':>10}{'ratio':>7}"
+        f"{'p50 ms':>9}{'p99 ms':>9}"
+    )
+    for name, probes, agents, policy, detail, fleets in scenarios:
+        key = (probes, detail)
+        if key not in raw:
+            raw[key] = await raw_pipe_rate(probes, min(seconds, 2.0), detail)
+        result = await run_scenario(name, probes, agents, policy, seconds, detail, fleets)
+        rate = result["ticks_per_second"]
+        print(
+            f"{name:<30}{probes:>7}{rate:>10.0f}{raw[key]:>10.0f}{rate / raw[key]:>7.2f}"
+            f"{result['overhead_p50_ms']:>9.3f}{result['overhead_p99_ms']:>9.3f}",
+            flush=True,
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m universed.bench")
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--quick", action="store_true", help="only the small scenarios")
+    parser.add_argument("--client", nargs=2, type=int, metavar=("N", "PORT"))
+    parser.add_argument("--detail", choices=("full", "compact"), default="full")
+    parser.add_argument("--fleets", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.client:
+        trio.run(client_main, args.client[0], args.client[1], args.detail, args.fleets)
+        return
+    trio.run(bench_main, args.seconds, args.quick)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,158 @@
+"""Composition: config -> plugins -> sim supervisor -> engine -> gateway (+ REST app).
+
+`Daemon.run` runs every part in one trio nursery and reports ready (``task_status.started``)
+with the bound port once the sim answered and the port is listening. SIGTERM/SIGINT handling
+lives in cli.py (`serve`), which cancels this nursery; the sim child is stopped on the way out.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import trio
+
+from .api import create_app
+from .auth import Auth, install_rest_guard, resolve_admin_token
+from .config import Config
+from .dashboard import DashboardHub
+from .engine import Engine
+from .gateway import Gateway
+from .journal import Journal
+from .ledger import Ledger
+from .limits import KeyedRateLimiter, Limits
+from .plugins import load_policies, make_plugin_manager
+from .registry import Registry
+from .simproc import SimSupervisor, find_sim_binary
+
+__all__ = ["Daemon"]
+
+log = logging.getLogger(__name__)
+
+
+class Daemon:
+    """All parts of a running universed.
+
+    Args:
+        config: validated configuration.
+        plugins: extra plugin objects to register (tests, embedding).
+        journal: durability seam (default: in memory).
+        sim_args: extra sim command-line arguments (benchmarks: ``--populate N``).
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        plugins: tuple[object, ...] = (),
+        journal: Journal | None = None,
+        sim_args: tuple[str, ...] = (),
+    ) -> None:
+        self.config = config
+        self.pm = make_plugin_manager(plugins)
+        self.policies = load_policies(self.pm, config.to_json())
+        self.registry = Registry(
+            self.policies,
+            fallback=config.fallback_policy,
+            default=config.default_policy,
+            inherit=config.inherit_controller,
+        )
+        self.hub = DashboardHub(config.dashboard_queue)
+        self.sim = SimSupervisor(
+            find_sim_binary(config.sim_path),
+            seed=config.seed,
+            timeout=config.sim_timeout_ms / 1000.0,
+            extra_args=sim_args,
+        )
+        self.engine = Engine(config, self.sim, self.registry, self.hub, journal)
+        self.engine.ledger = Ledger(self.engine.state_dir / "ledger.sqlite")
+        self.sim.recover = self.engine.recover
+        self.app = create_app(self.engine, self.describe_agents)
+        self.admin_token = resolve_admin_token(
+            config.admin_token,
+            self.engine.state_dir,
+            host=config.host,
+            durable_state_dir=bool(config.state_dir),
+        )
+        self.auth = Auth(
+            self.admin_token.value,
+            admin=config.auth_admin,
+            read=config.auth_read,
+            read_token=config.read_token,
+            agents=config.auth_agents,
+            agent_tokens=config.agent_tokens,
+            host=config.host,
+        )
+        self.limits = Limits(
+            max_connections=config.max_connections,
+            max_connections_per_address=config.max_connections_per_address,
+            ws_messages_per_second=config.ws_messages_per_second,
+            ws_message_burst=config.ws_message_burst,
+            rest_requests_per_second=config.rest_requests_per_second,
+            rest_request_burst=config.rest_request_burst,
+            ping_interval=config.ping_interval_ms / 1000.0,
+            ping_timeout=config.ping_timeout_ms / 1000.0,
+            max_rest_body=config.max_rest_body_bytes,
+            ws_send_queue=config.ws_send_queue,
+            ws_max_fragments=config.ws_max_fragments,
+        )
+        install_rest_guard(
+            self.app,
+            self.auth,
+            KeyedRateLimiter(config.rest_requests_per_second, config.rest_request_burst),
+            max_body=config.max_rest_body_bytes,
+        )
+        self.gateway = Gateway(
+            self.engine,
+            self.registry,
+            self.hub,
+            self.app,
+            host=config.host,
+            port=config.port,
+            max_message=config.max_message_bytes,
+            auth=self.auth,
+            limits=self.limits,
+        )
+        self.port = config.port
+
+    def describe_agents(self) -> dict[str, Any]:
+        out = self.registry.describe()
+        registered = {a["id"] for a in out["agents"]}
+        for session in self.gateway.agent_sessions:
+            if session.id not in registered:
+                out["agents"].append(session.describe())
+        out["connected"] = len(self.gateway.agent_sessions)
+        out["dashboards"] = self.gateway.dashboards
+        out["policies"] = sorted(self.policies)
+        return out
+
+    async def run(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run until cancelled; ``started(port)`` once serving."""
+        try:
+            await self._run(task_status)
+        finally:
+            if self.engine.ledger is not None:
+                self.engine.ledger.close()
+            self.engine.close()
+
+    async def _run(self, task_status: trio.TaskStatus[int]) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.sim.run)
+            await nursery.start(self.engine.run)
+            self.port = await nursery.start(self.gateway.run)
+            log.info(
+                "universed serving on http://%s:%d (seed %d, %s mode, sim pid %s)",
+                self.config.host,
+                self.port,
+                self.config.seed,
+                self.engine.mode,
+                self.sim.pid,
+            )
+            token = self.admin_token
+            log.info(
+                "admin token: %s%s; agents: %s",
+                token.source,
+                f" ({token.path})" if token.path else "",
+                "open (anyone may register any probe)" if self.auth.agents_open else "tokens",
+            )
+            task_status.started(self.port)

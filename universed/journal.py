@@ -1,0 +1,78 @@
+"""The seam for durability: checkpoints plus a log of what happened since the latest one.
+
+The engine records every state-changing input (tick actions, injected events, config changes)
+and, every ``verify_every`` ticks, the state hash. Every ``checkpoint_every`` ticks (and after a
+restore) it asks the sim to ``save`` a checkpoint file and starts a new log. After a sim crash it
+loads the latest checkpoint, replays the log and checks the hashes: the restart is lossless.
+
+`MemoryJournal` keeps the log in memory (lossless across sim crashes, not daemon restarts);
+`universed.store.SqliteJournal` is the durable implementation the daemon uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import attrs
+
+__all__ = ["Checkpoint", "Entry", "Journal", "MemoryJournal"]
+
+
+@attrs.frozen
+class Checkpoint:
+    tick: int
+    path: Path
+    hash: str
+
+
+@attrs.frozen
+class Entry:
+    """One logged input. ``kind``: ``tick`` (data = actions), ``inject`` (data = event),
+    ``config`` (data = config keys), ``hash`` (data = {"hash": ...}, a verification mark)."""
+
+    kind: str
+    tick: int
+    data: Any
+    observe: Any = None  # tick rows: the tick's [observe, detail], to get its observations back
+
+
+class Journal(Protocol):
+    def checkpoint(self, checkpoint: Checkpoint, *, reset: bool = False) -> None:
+        """A new checkpoint is the base; entries before it are no longer needed. ``reset``:
+        the engine's view starts over there (a fresh start, a restore, a fork)."""
+
+    def append(self, entry: Entry) -> None:
+        """Record an input applied after the latest checkpoint."""
+
+    def latest(self) -> tuple[Checkpoint | None, list[Entry]]:
+        """The latest checkpoint and every entry after it, in order."""
+        ...
+
+
+class MemoryJournal:
+    """In-memory `Journal`; keeps the two newest checkpoint files on disk, deletes older ones."""
+
+    def __init__(self, keep_files: int = 2) -> None:
+        self._checkpoint: Checkpoint | None = None
+        self._entries: list[Entry] = []
+        self._files: list[Path] = []
+        self._keep = keep_files
+
+    def checkpoint(self, checkpoint: Checkpoint, *, reset: bool = False) -> None:
+        self._checkpoint = checkpoint
+        self._entries = []
+        if checkpoint.path not in self._files:
+            self._files.append(checkpoint.path)
+        while len(self._files) > self._keep:
+            old = self._files.pop(0)
+            old.unlink(missing_ok=True)
+
+    def append(self, entry: Entry) -> None:
+        self._entries.append(entry)
+
+    def latest(self) -> tuple[Checkpoint | None, list[Entry]]:
+        return self._checkpoint, list(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,435 @@
+"""Every wire message of the daemon, in one place.
+
+Inbound messages (agent WebSocket frames, REST bodies) are frozen attrs classes structured by one
+cattrs converter with ``forbid_extra_keys``; a message that does not fit raises `MessageError`
+carrying the JSON path of the first bad field (``$.probe_ids[1]``), which the gateway turns into an
+``{"type":"error"}`` frame and the REST layer into a 422 envelope.
+
+Outbound messages are encoded by the ``encode_*`` functions below straight to bytes with orjson:
+observations are the sim's own observation objects (see docs/pipe-protocol.md), passed through
+with the tick number added, so the daemon never re-types or drops a field the engine adds.
+
+The single-probe action message (``{"action":"survey"}``) is the hottest message of the daemon;
+`parse_agent_message` structures it by hand into an `Action` (same checks, no converter walk).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, TypeVar, get_args
+
+import attrs
+import cattrs
+import orjson
+from cattrs.gen import make_dict_structure_fn
+
+__all__ = [
+    "ACTION_NAMES",
+    "Action",
+    "ActionsBatch",
+    "ConfigRequest",
+    "FieldError",
+    "InjectEvent",
+    "InjectRequest",
+    "MessageError",
+    "ModeRequest",
+    "Register",
+    "TagRequest",
+    "TickRequest",
+    "encode",
+    "encode_error",
+    "encode_observe",
+    "encode_observe_batch",
+    "encode_registered",
+    "parse_agent_message",
+    "structure",
+]
+
+#: Action names the engine knows (docs/pipe-protocol.md "Actions").
+ACTION_NAMES = frozenset(
+    {
+        "wait",
+        "survey",
+        "mine",
+        "repair",
+        "navigate_to_body",
+        "enter_orbit",
+        "land",
+        "launch",
+        "scan",
+        "travel_to_system",
+        "replicate",
+        # the living universe (issue 9; the reference engine's names)
+        "send_message",
+        "place_beacon",
+        "build_structure",
+        "trade",
+        "claim_system",
+        "revoke_claim",
+        "propose",
+        "vote",
+        "research",
+        "share_tech",
+    }
+)
+#: Event types of the sim's ``inject`` command (docs/pipe-protocol.md "inject").
+InjectType = Literal["hazard", "discovery", "threat", "anomaly", "encounter", "crisis", "wonder"]
+INJECT_TYPES: tuple[str, ...] = get_args(InjectType)
+PROBE_ID_RE = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+Mode = Literal["realtime", "lockstep", "paused"]
+T = TypeVar("T")
+
+
+class MessageError(ValueError):
+    """A message that does not fit its schema.
+
+    Attributes:
+        code: stable machine-readable code (``bad_json``, ``invalid``, ``unknown_type``...).
+        path: JSON path of the offending field, ``$`` for the whole message.
+    """
+
+    def __init__(self, code: str, message: str, path: str = "$") -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.path = path
+
+
+class FieldError(ValueError):
+    """Raised by validators: names the field so the error path can point at it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _between(lo: float, hi: float, *, low_open: bool = False) -> Any:
+    def check(_inst: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
+        if value is None:
+            return
+        if value < lo or value > hi or (low_open and value == lo):
+            bound = f"({lo}, {hi}]" if low_open else f"[{lo}, {hi}]"
+            raise FieldError(attribute.name, f"must be in {bound}, got {value!r}")
+
+    return check
+
+
+def _check_probe_id(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not PROBE_ID_RE.match(value):
+        raise FieldError(attribute.name, f"must be a probe id like '1-1', got {value!r}")
+
+
+def _check_probe_ids(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    assert isinstance(value, tuple)
+    if not value:
+        raise FieldError(attribute.name, "must not be empty")
+    for index, item in enumerate(value):
+        if not PROBE_ID_RE.match(item):
+            raise FieldError(
+                f"{attribute.name}[{index}]", f"must be a probe id like '1-1', got {item!r}"
+            )
+
+
+# --------------------------------------------------------------------------- agent -> server
+
+
+@attrs.frozen
+class Register:
+    """``{"type":"register","probe_id":"1-1"}``; fleet: ``probe_ids`` or ``lineage``."""
+
+    type: Literal["register"]
+    probe_id: str | None = attrs.field(default=None)
+    probe_ids: tuple[str, ...] | None = attrs.field(default=None, validator=_check_probe_ids)
+    lineage: bool = False
+    #: extension: "compact" observations leave out the living-universe fields (~600 B vs ~6 KB)
+    detail: Literal["full", "compact"] = "full"
+
+    @probe_id.validator
+    def _probe_id_ok(self, attribute: attrs.Attribute[Any], value: str | None) -> None:
+        if value is not None:
+            _check_probe_id(self, attribute, value)
+
+    def __attrs_post_init__(self) -> None:
+        if (self.probe_id is None) == (self.probe_ids is None):
+            raise FieldError("probe_id", "give exactly one of probe_id and probe_ids")
+        if self.lineage and self.probe_id is None:
+            raise FieldError("lineage", "lineage needs probe_id")
+
+    @property
+    def fleet(self) -> bool:
+        return self.probe_ids is not None or self.lineage
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        return self.probe_ids if self.probe_ids is not None else (self.probe_id or "",)
+
+
+@attrs.frozen
+class Action:
+    """One probe's action: its name and the action's own fields (sent to the sim as given).
+
+    ``probe_id`` is set when the client named the probe (``{"type":"action","probe_id":..}``).
+    """
+
+    name: str
+    params: Mapping[str, Any] = attrs.field(factory=dict)
+    probe_id: str | None = None
+
+    def to_sim(self) -> dict[str, Any]:
+        """The action object of the sim's ``tick`` command."""
+        out = dict(self.params)
+        out["type"] = self.name
+        return out
+
+
+@attrs.frozen
+class ActionsBatch:
+    """Fleet answer: ``{"type":"actions","tick":42,"actions":{"1-1":{"action":"mine",...}}}``."""
+
+    actions: Mapping[str, Action]
+    tick: int | None = None
+
+
+def _parse_action(obj: Mapping[str, Any], path: str) -> Action:
+    name = obj.get("action")
+    if name is None:
+        name = obj.get("type")
+        if name == "action":
+            name = None
+    if not isinstance(name, str):
+        raise MessageError("invalid", 'missing action name ("action": "survey")', path)
+    if name not in ACTION_NAMES:
+        raise MessageError(
+            "unknown_action",
+            f"unknown action {name!r}; one of {', '.join(sorted(ACTION_NAMES))}",
+            f"{path}.action",
+        )
+    params = {k: v for k, v in obj.items() if k not in ("action", "type", "probe_id", "tick")}
+    pid = obj.get("probe_id")
+    if pid is not None and (not isinstance(pid, str) or not PROBE_ID_RE.match(pid)):
+        raise MessageError(
+            "invalid", f"probe_id must be a probe id, got {pid!r}", f"{path}.probe_id"
+        )
+    return Action(name, params, pid)
+
+
+def parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch:
+    """Decode one agent frame.
+
+    Raises:
+        MessageError: with the code and JSON path of what was wrong.
+    """
+    try:
+        obj = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise MessageError("bad_json", f"not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise MessageError("invalid", "a message must be a JSON object")
+    kind = obj.get("type")
+    if "action" in obj or kind == "action":
+        return _parse_action(obj, "$")
+    if kind == "register":
+        return structure(obj, Register)
+    if kind == "actions":
+        actions = obj.get("actions")
+        if not isinstance(actions, dict):
+            raise MessageError(
+                "invalid", "actions must be an object of probe id -> action", "$.actions"
+            )
+        tick = obj.get("tick")
+        if tick is not None and (not isinstance(tick, int) or isinstance(tick, bool)):
+            raise MessageError("invalid", "tick must be an integer", "$.tick")
+        parsed = {}
+        for pid, act in actions.items():
+            path = f"$.actions[{pid!r}]"
+            if not PROBE_ID_RE.match(pid):
+                raise MessageError("invalid", f"bad probe id {pid!r}", path)
+            if isinstance(act, str):
+                act = {"action": act}
+            if not isinstance(act, dict):
+                raise MessageError("invalid", "an action must be an object", path)
+            parsed[pid] = _parse_action(act, path)
+        return ActionsBatch(parsed, tick)
+    if kind is None:
+        raise MessageError("invalid", 'missing "type" (register, action, actions) or "action"')
+    raise MessageError(
+        "unknown_type",
+        f"unknown message type {kind!r}; expected register, action or actions",
+        "$.type",
+    )
+
+
+# --------------------------------------------------------------------------- REST bodies
+
+
+@attrs.frozen
+class TickRequest:
+    count: int = attrs.field(default=1, validator=_between(1, 100_000))
+
+
+@attrs.frozen
+class ModeRequest:
+    mode: Mode
+    tick_rate: float | None = attrs.field(
+        default=None, validator=_between(0.0, 100_000.0, low_open=True)
+    )
+
+
+@attrs.frozen
+class InjectEvent:
+    type: InjectType
+    subtype: int | str = 0
+    severity: float = attrs.field(default=0.5, validator=_between(0.0, 1.0))
+    probe_id: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_check_probe_id)
+    )
+
+
+@attrs.frozen
+class InjectRequest:
+    event: InjectEvent
+    probe_id: str | None = attrs.field(
+        default=None, validator=attrs.validators.optional(_check_probe_id)
+    )
+
+
+def _check_tag(_inst: object, _attribute: attrs.Attribute[Any], value: str) -> None:
+    if not 1 <= len(value.encode()) <= 127:
+        raise FieldError("tag", "must be 1..127 bytes")
+
+
+@attrs.frozen
+class TagRequest:
+    tag: str = attrs.field(validator=_check_tag)
+
+
+@attrs.frozen
+class ConfigRequest:
+    """Sim config keys and values (numbers or numeric strings); the sim validates names/ranges."""
+
+    data: Mapping[str, float | int | str]
+
+
+# --------------------------------------------------------------------------- converter
+
+converter = cattrs.Converter(forbid_extra_keys=True, detailed_validation=True)
+
+
+def _structure_strict_float(value: Any, _t: type) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"expected a number, got {value!r}")
+    return float(value)
+
+
+def _structure_strict_int(value: Any, _t: type) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"expected an integer, got {value!r}")
+    return value
+
+
+def _structure_strict_str(value: Any, _t: type) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {value!r}")
+    return value
+
+
+def _structure_strict_bool(value: Any, _t: type) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"expected true or false, got {value!r}")
+    return value
+
+
+def _structure_int_or_str(value: Any, _t: type) -> int | str:
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError(f"expected an integer or a name, got {value!r}")
+    return value
+
+
+def _structure_config_value(value: Any, _t: type) -> float | int | str:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValueError(f"expected a number or a numeric string, got {value!r}")
+    return value
+
+
+converter.register_structure_hook(float, _structure_strict_float)
+converter.register_structure_hook(int, _structure_strict_int)
+converter.register_structure_hook(str, _structure_strict_str)
+converter.register_structure_hook(bool, _structure_strict_bool)
+converter.register_structure_hook(int | str, _structure_int_or_str)
+converter.register_structure_hook(float | int | str, _structure_config_value)
+for _cls in (Register, TickRequest, ModeRequest, InjectEvent, InjectRequest, TagRequest):
+    converter.register_structure_hook(
+        _cls, make_dict_structure_fn(_cls, converter, _cattrs_forbid_extra_keys=True)
+    )
+
+
+def _leaf(exc: BaseException, path: str) -> tuple[str, str]:
+    """First leaf error of a cattrs validation error tree, as (message, "$.path")."""
+    if isinstance(exc, cattrs.ClassValidationError | cattrs.IterableValidationError):
+        with_notes, without_notes = exc.group_exceptions()
+        for sub, note in with_notes:
+            name = getattr(note, "name", None)
+            index = getattr(note, "index", None)
+            if name is not None:
+                return _leaf(sub, f"{path}.{name}")
+            if index is not None:
+                return _leaf(sub, f"{path}[{index!r}]")
+            return _leaf(sub, path)
+        for sub in without_notes:
+            return _leaf(sub, path)
+    if isinstance(exc, FieldError):
+        return str(exc), f"{path}.{exc.field}"
+    if isinstance(exc, KeyError):
+        return "required field missing", path
+    if isinstance(exc, cattrs.ForbiddenExtraKeysError):
+        return f"unknown field(s): {', '.join(sorted(exc.extra_fields))}", path
+    text = str(exc) or type(exc).__name__
+    if "not in literal" in text:
+        text = text.replace("typing.Literal", "").strip()
+    return text, path
+
+
+def structure(obj: Any, cls: type[T]) -> T:
+    """Structure ``obj`` into ``cls``; raise `MessageError` with the JSON path on failure."""
+    if not isinstance(obj, dict):
+        raise MessageError("invalid", "the body must be a JSON object")
+    try:
+        return converter.structure(obj, cls)
+    except (cattrs.BaseValidationError, ValueError, TypeError) as exc:
+        text, path = _leaf(exc, "$")
+        raise MessageError("invalid", text, path) from None
+
+
+# --------------------------------------------------------------------------- server -> agent
+
+
+def encode(obj: Any) -> bytes:
+    return orjson.dumps(obj)
+
+
+def encode_registered(reg: Register, ids: list[str]) -> bytes:
+    if reg.fleet:
+        return orjson.dumps({"type": "registered", "probe_ids": ids, "fleet": True})
+    return orjson.dumps({"type": "registered", "probe_id": ids[0]})
+
+
+def encode_observe(observation: Mapping[str, Any], tick: int) -> bytes:
+    """One observation as sent to a single-probe agent: the sim's fields plus ``tick``."""
+    out = dict(observation)
+    out["type"] = "observe"
+    out["tick"] = tick
+    return orjson.dumps(out)
+
+
+def encode_observe_batch(observations: Sequence[Mapping[str, Any]], tick: int) -> bytes:
+    return orjson.dumps({"type": "observe_batch", "tick": tick, "observations": observations})
+
+
+def encode_error(code: str, message: str, path: str | None = None) -> bytes:
+    out: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if path is not None:
+        out["path"] = path
+    return orjson.dumps(out)

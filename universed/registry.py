@@ -1,0 +1,245 @@
+"""Who controls which probe.
+
+A `Controller` decides actions for a set of probes: a remote WebSocket connection
+(`RemoteController`, implemented by the gateway) or an in-process policy (`PolicyController`).
+The `Registry` maps each probe to at most one controller; assigning a probe to a new controller
+takes it from the previous one. Probes with no controller are decided by the default policy (if
+configured) or the fallback policy.
+
+Newborn probes get their parent's controller when that controller ``inherits``: policies (if
+``inherit_controller``), fleet connections (``lineage`` always, explicit lists if
+``inherit_controller``); a single-probe connection never does, since the agent protocol gives it
+exactly one probe.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from .messages import ACTION_NAMES
+from .policy import Observation, Policy
+
+__all__ = ["Controller", "PolicyController", "Registry", "RemoteController"]
+
+log = logging.getLogger(__name__)
+_ids = itertools.count(1)
+
+
+class Controller:
+    """Base of both kinds; ``probes`` is maintained by the `Registry`."""
+
+    kind = "controller"
+
+    def __init__(self, name: str, *, inherits: bool) -> None:
+        self.id = f"{self.kind[0]}{next(_ids)}"
+        self.name = name
+        self.inherits = inherits
+        #: observation detail this controller needs: "full" (living-universe fields) or "compact"
+        self.detail = "full"
+        self.probes: set[str] = set()
+        self.connected_at_tick = 0
+
+    def on_birth(self, probe_id: str, parent_id: str) -> None:
+        """A probe was born under this controller."""
+
+    def on_death(self, probe_id: str) -> None:
+        """A probe of this controller was destroyed."""
+
+    def released(self, probe_id: str) -> None:
+        """The probe was given to another controller."""
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "name": self.name,
+            "probes": sorted(self.probes),
+            "connected_at_tick": self.connected_at_tick,
+        }
+
+
+class RemoteController(Controller):
+    """A remote agent; the gateway subclasses it with the transport."""
+
+    kind = "remote"
+    remote_addr: str | None = None
+    fleet = False
+
+    def deliver(self, tick: int, observations: Sequence[Observation]) -> None:
+        """Queue this tick's observations for the agent; must never block."""
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, Any]:
+        out = super().describe()
+        out["remote_addr"] = self.remote_addr
+        out["fleet"] = self.fleet
+        return out
+
+
+def normalize_action(result: object) -> dict[str, Any] | None:
+    """A policy's result as a sim action object, or None if it is not a valid action."""
+    if isinstance(result, str):
+        return {"type": result} if result in ACTION_NAMES else None
+    if not isinstance(result, Mapping):
+        return None
+    name = result.get("action")
+    if name is None:
+        name = result.get("type")
+    if not isinstance(name, str) or name not in ACTION_NAMES:
+        return None
+    out = {k: v for k, v in result.items() if k not in ("action", "type", "probe_id")}
+    out["type"] = name
+    return out
+
+
+class PolicyController(Controller):
+    """An in-process policy. Its failures are logged with its name; the probe then waits."""
+
+    kind = "policy"
+
+    def __init__(self, name: str, policy: Policy, *, inherits: bool) -> None:
+        super().__init__(name, inherits=inherits)
+        self.policy = policy
+        self.errors = 0
+        self.is_wait = name == "wait"
+        self.detail = "compact" if getattr(policy, "detail", "full") == "compact" else "full"
+
+    def decide(self, observation: Observation) -> dict[str, Any] | None:
+        try:
+            result = self.policy.decide(observation)
+        except Exception as exc:
+            self.errors += 1
+            log.warning(
+                "policy %r raised for probe %s: %r; the probe waits",
+                self.name,
+                observation.get("probe_id"),
+                exc,
+            )
+            return None
+        action = normalize_action(result)
+        if action is None:
+            self.errors += 1
+            log.warning(
+                "policy %r returned %.200r for probe %s, not an action; the probe waits",
+                self.name,
+                result,
+                observation.get("probe_id"),
+            )
+        return action
+
+    def _hook(self, hook: str, *args: str) -> None:
+        fn = getattr(self.policy, hook, None)
+        if fn is None:
+            return
+        try:
+            fn(*args)
+        except Exception as exc:
+            self.errors += 1
+            log.warning("policy %r %s%r raised %r", self.name, hook, args, exc)
+
+    def on_birth(self, probe_id: str, parent_id: str) -> None:
+        self._hook("on_birth", probe_id, parent_id)
+
+    def on_death(self, probe_id: str) -> None:
+        self._hook("on_death", probe_id)
+
+
+class Registry:
+    """Probe -> controller, plus the policy controllers by name.
+
+    Args:
+        policies: the policy table from the plugins.
+        fallback: name of the policy for probes whose agent is slow, gone or absent.
+        default: name of the policy for probes nobody registered for ("" = ``fallback``).
+        inherit: config ``inherit_controller``.
+    """
+
+    def __init__(
+        self, policies: Mapping[str, Policy], *, fallback: str, default: str = "", inherit: bool
+    ) -> None:
+        for name in (fallback, default):
+            if name and name not in policies:
+                raise ValueError(f"unknown policy {name!r}; known: {', '.join(sorted(policies))}")
+        self.policy_table = dict(policies)
+        self.inherit = inherit
+        self._by_probe: dict[str, Controller] = {}
+        self._policy_controllers: dict[str, PolicyController] = {}
+        self.remotes: dict[str, RemoteController] = {}
+        self.fallback = self.policy_controller(fallback)
+        self.default = self.policy_controller(default) if default else self.fallback
+
+    def policy_controller(self, name: str) -> PolicyController:
+        ctrl = self._policy_controllers.get(name)
+        if ctrl is None:
+            policy = self.policy_table.get(name)
+            if policy is None:
+                raise KeyError(name)
+            ctrl = PolicyController(name, policy, inherits=self.inherit)
+            self._policy_controllers[name] = ctrl
+        return ctrl
+
+    def controller_of(self, probe_id: str) -> Controller | None:
+        return self._by_probe.get(probe_id)
+
+    def controller_name(self, probe_id: str) -> str:
+        ctrl = self._by_probe.get(probe_id)
+        if ctrl is None:
+            return f"default:{self.default.name}"
+        return ctrl.name if ctrl.kind == "policy" else f"remote:{ctrl.id}"
+
+    def assignments(self) -> Iterator[tuple[str, Controller]]:
+        return iter(self._by_probe.items())
+
+    def assign(self, probe_id: str, ctrl: Controller) -> None:
+        previous = self._by_probe.get(probe_id)
+        if previous is ctrl:
+            return
+        if previous is not None:
+            previous.probes.discard(probe_id)
+            previous.released(probe_id)
+            if isinstance(previous, RemoteController) and not previous.probes:
+                self.remotes.pop(previous.id, None)
+        self._by_probe[probe_id] = ctrl
+        ctrl.probes.add(probe_id)
+        if isinstance(ctrl, RemoteController):
+            self.remotes[ctrl.id] = ctrl
+
+    def drop(self, ctrl: Controller) -> None:
+        """Forget a controller (a disconnect): its probes fall back to the default."""
+        for pid in list(ctrl.probes):
+            if self._by_probe.get(pid) is ctrl:
+                del self._by_probe[pid]
+        ctrl.probes.clear()
+        self.remotes.pop(ctrl.id, None)
+
+    def drop_probe(self, probe_id: str, ctrl: Controller) -> None:
+        """Take one probe from ``ctrl`` (back to the default policy)."""
+        if self._by_probe.get(probe_id) is ctrl:
+            del self._by_probe[probe_id]
+        ctrl.probes.discard(probe_id)
+
+    def on_birth(self, child: str, parent: str | None) -> None:
+        ctrl = self._by_probe.get(parent) if parent else None
+        if ctrl is not None and ctrl.inherits:
+            self.assign(child, ctrl)
+            ctrl.on_birth(child, parent or "")
+
+    def on_death(self, probe_id: str) -> None:
+        ctrl = self._by_probe.pop(probe_id, None)
+        if ctrl is not None:
+            ctrl.probes.discard(probe_id)
+            ctrl.on_death(probe_id)
+
+    def describe(self) -> dict[str, Any]:
+        agents = [c.describe() for c in self.remotes.values()]
+        agents += [c.describe() for c in self._policy_controllers.values() if c.probes]
+        return {
+            "agents": agents,
+            "assignments": {pid: self.controller_name(pid) for pid in sorted(self._by_probe)},
+            "connected": len(self.remotes),
+            "default": self.default.name,
+            "fallback": self.fallback.name,
+        }
