@@ -4,7 +4,8 @@ Every figure is also given as a ratio to the raw sim pipe rate measured in the s
 trio loop sending ``tick`` and reading the reply line, same probe count, no JSON parsing).
 
 Scenarios: no agents; one in-process policy; 1, 100 and 1,000 WebSocket agents (one bench client
-process on 127.0.0.1 holding all the connections, answering every observation at once). The
+process on 127.0.0.1 holding all the connections in one epoll loop, answering every observation
+at once; fleets: a trio client with one task per fleet connection). The
 daemon runs in this process in lockstep mode. "Overhead" is the time the daemon spends per tick
 in its tick step beyond the sim's own reply time (gathering actions, parsing the reply, routing
 observations to agents, the dashboard, the journal): p50 and p99.
@@ -26,7 +27,7 @@ import orjson
 import trio
 
 from .config import load_config
-from .daemon import Daemon
+from .daemon import Daemon, tune_gc
 from .simproc import find_sim_binary
 
 ACTION = b'{"action":"wait"}'
@@ -153,33 +154,75 @@ def masked(payload: bytes) -> bytes:
     return head + b"\0\0\0\0" + payload
 
 
-async def client_main(count: int, port: int, detail: str = "full", fleets: int = 0) -> None:
-    """``count`` probes, 1-1..1-count, each answered every tick.
+def epoll_client(count: int, port: int, detail: str) -> None:
+    """One connection per probe, served by a single ``epoll`` loop.
 
-    Without ``fleets``: one connection per probe. With ``fleets`` = F: F fleet connections, each
-    registering count/F probes and answering each batched observation with one batched action.
+    The agent side of the bench must cost far less than the daemon side, or the figure measures
+    the client: a trio task per connection costs about as much per message as the daemon does, so
+    the 1,000-agent client is a plain readiness loop (Linux).
     """
-    if fleets:
-        await fleet_client(count, port, detail, fleets)
-        return
-    streams = []
+    import select
+    import socket
+
+    sockets: dict[int, tuple[socket.socket, bytearray]] = {}
     for i in range(count):
-        stream = await trio.open_tcp_stream("127.0.0.1", port)
-        await stream.send_all(
+        sock = socket.create_connection(("127.0.0.1", port))
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.sendall(
             b"GET /ws HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
             b"Sec-WebSocket-Key: YmVuY2hiZW5jaGJlbmNoIQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
         )
         head = b""
         while b"\r\n\r\n" not in head:
-            head += await stream.receive_some(4096)
+            head += sock.recv(4096)
         reg = b'{"type":"register","probe_id":"1-%d","detail":"%s"}' % (i + 1, detail.encode())
-        await stream.send_all(bytes((0x81, 0x80 | len(reg))) + b"\0\0\0\0" + reg)
-        streams.append((stream, head.split(b"\r\n\r\n", 1)[1]))
+        sock.sendall(masked(reg))
+        sock.setblocking(False)
+        sockets[sock.fileno()] = (sock, bytearray(head.split(b"\r\n\r\n", 1)[1]))
+    poller = select.epoll()
+    for fd in sockets:
+        poller.register(fd, select.EPOLLIN)
     sys.stdout.buffer.write(b"ready\n")
     sys.stdout.flush()
-    async with trio.open_nursery() as nursery:
-        for stream, rest in streams:
-            nursery.start_soon(answer, stream, rest)
+    while True:
+        for fd, _ in poller.poll():
+            sock, buf = sockets[fd]
+            try:
+                data = sock.recv(1 << 16)
+            except BlockingIOError:
+                continue
+            if not data:
+                return
+            buf += data
+            replies = scan_frames(buf)
+            if replies:
+                sock.sendall(MASKED_ACTION * replies)
+
+
+def scan_frames(buf: bytearray) -> int:
+    """Drop the complete server frames at the start of ``buf``; how many were observations."""
+    pos = 0
+    replies = 0
+    while len(buf) - pos >= 2:
+        n = buf[pos + 1] & 0x7F
+        head = 2
+        if n == 126:
+            if len(buf) - pos < 4:
+                break
+            n = int.from_bytes(buf[pos + 2 : pos + 4], "big")
+            head = 4
+        elif n == 127:
+            if len(buf) - pos < 10:
+                break
+            n = int.from_bytes(buf[pos + 2 : pos + 10], "big")
+            head = 10
+        if len(buf) - pos < head + n:
+            break
+        if buf[pos + head : pos + head + 16].startswith(b'{"type":"observe'):
+            replies += 1
+        pos += head + n
+    del buf[:pos]
+    return replies
 
 
 async def fleet_client(count: int, port: int, detail: str, fleets: int) -> None:
@@ -210,27 +253,7 @@ async def answer(stream: trio.SocketStream, rest: bytes, reply: bytes = MASKED_A
     """Read server frames; answer each observation (or batch) frame with ``reply``."""
     buf = bytearray(rest)
     while True:
-        pos = 0
-        replies = 0
-        while len(buf) - pos >= 2:
-            n = buf[pos + 1] & 0x7F
-            head = 2
-            if n == 126:
-                if len(buf) - pos < 4:
-                    break
-                n = int.from_bytes(buf[pos + 2 : pos + 4], "big")
-                head = 4
-            elif n == 127:
-                if len(buf) - pos < 10:
-                    break
-                n = int.from_bytes(buf[pos + 2 : pos + 10], "big")
-                head = 10
-            if len(buf) - pos < head + n:
-                break
-            if buf[pos + head : pos + head + 16].startswith(b'{"type":"observe'):
-                replies += 1
-            pos += head + n
-        del buf[:pos]
+        replies = scan_frames(buf)
         if replies:
             await stream.send_all(reply * replies)
         data = await stream.receive_some(1 << 16)
@@ -242,7 +265,7 @@ async def answer(stream: trio.SocketStream, rest: bytes, reply: bytes = MASKED_A
 # ----------------------------------------------------------------------------- main
 
 
-async def bench_main(seconds: float, quick: bool) -> None:
+async def bench_main(seconds: float, quick: bool, only: str | None = None) -> None:
     scenarios: list[tuple[str, int, int, bool, str, int]] = [
         ("no agents", 1, 0, False, "full", 0),
         ("1 in-process policy", 1, 0, True, "full", 0),
@@ -256,6 +279,9 @@ async def bench_main(seconds: float, quick: bool) -> None:
     ]
     if quick:
         scenarios = scenarios[:3]
+    if only:
+        scenarios = [s for s in scenarios if only in s[0]]
+    tune_gc()  # as `universed serve` does once serving
     raw: dict[tuple[int, str], float] = {}
     print(f"universed daemon bench: lockstep, {seconds:.0f} s per scenario, pid {os.getpid()}")
     print(
@@ -282,11 +308,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--client", nargs=2, type=int, metavar=("N", "PORT"))
     parser.add_argument("--detail", choices=("full", "compact"), default="full")
     parser.add_argument("--fleets", type=int, default=0)
+    parser.add_argument("--only", metavar="TEXT", help="only the scenarios whose name has TEXT")
     args = parser.parse_args(argv)
     if args.client:
-        trio.run(client_main, args.client[0], args.client[1], args.detail, args.fleets)
+        if args.fleets:
+            trio.run(fleet_client, args.client[0], args.client[1], args.detail, args.fleets)
+        else:
+            epoll_client(args.client[0], args.client[1], args.detail)
         return
-    trio.run(bench_main, args.seconds, args.quick)
+    trio.run(bench_main, args.seconds, args.quick, args.only)
 
 
 if __name__ == "__main__":

@@ -77,7 +77,7 @@ FINAL_CHECKPOINT_SECONDS = 20.0
 async def serve(config: Config, reload: Callable[[], Config] | None = None) -> None:
     """Run the daemon until SIGTERM or SIGINT (final checkpoint, then stop everything, the sim
     child too). SIGHUP re-reads the configuration with ``reload`` and applies what it can."""
-    from .daemon import Daemon
+    from .daemon import Daemon, tune_gc
     from .systemd import Notifier, keepalive
 
     notifier = Notifier()
@@ -88,6 +88,7 @@ async def serve(config: Config, reload: Callable[[], Config] | None = None) -> N
     with trio.open_signal_receiver(*signums) as signals:
         async with trio.open_nursery() as nursery:
             port = await nursery.start(daemon.run)
+            tune_gc()
             notifier.ready(f"serving on {config.host}:{port}, tick {engine.tick}")
             nursery.start_soon(
                 keepalive,

@@ -7,6 +7,7 @@ lives in cli.py (`serve`), which cancels this nursery; the sim child is stopped 
 
 from __future__ import annotations
 
+import gc
 import logging
 from typing import Any
 
@@ -25,9 +26,24 @@ from .plugins import load_policies, make_plugin_manager
 from .registry import Registry
 from .simproc import SimSupervisor, find_sim_binary
 
-__all__ = ["Daemon"]
+__all__ = ["Daemon", "tune_gc"]
 
 log = logging.getLogger(__name__)
+
+
+def tune_gc() -> None:
+    """Keep the cyclic garbage collector off the tick path (call once the daemon is serving).
+
+    Each tick parses the sim's reply into tens of thousands of dicts that live until the next
+    tick. With CPython's default thresholds they survive into the oldest generation and set off
+    a full collection every few ticks, each scanning the whole heap: measured at 1,000 agents,
+    parsing a 600 KB reply took 21 ms instead of 3.3 ms. Almost all of that garbage is freed by
+    reference counting; cycles (tracebacks, closed connections) are rare and small. So: freeze
+    what startup allocated (it is never garbage) and collect the young generation per 100,000
+    allocations instead of 700. Process-wide, hence here and not in `Daemon`.
+    """
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
 
 
 class Daemon:
