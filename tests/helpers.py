@@ -26,7 +26,10 @@ def make_config(**overrides: Any) -> Config:
 async def running_daemon(**overrides: Any) -> AsyncIterator[Daemon]:
     plugins = overrides.pop("plugins", ())
     sim_args = overrides.pop("sim_args", ())
+    mux = overrides.pop("mux", True)  # False: each agent connection reads in its own task
     daemon = Daemon(make_config(**overrides), plugins=plugins, sim_args=sim_args)
+    if not mux:
+        daemon.gateway.mux = None
     async with trio.open_nursery() as nursery:
         await nursery.start(daemon.run)
         try:

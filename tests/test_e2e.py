@@ -25,8 +25,13 @@ async def wait_tick(port: int, at_least: int, limit: float = 10.0) -> int:
             await trio.sleep(0.02)
 
 
-async def test_two_agents_twenty_ticks() -> None:
-    async with running_daemon(mode="lockstep", sim_args=("--populate", "2")) as d:
+# both agent read paths: the epoll ReadMux (Linux default) and a reader task per connection
+READERS = pytest.mark.parametrize("mux", [True, False], ids=["readmux", "task-per-connection"])
+
+
+@READERS
+async def test_two_agents_twenty_ticks(mux: bool) -> None:
+    async with running_daemon(mode="lockstep", sim_args=("--populate", "2"), mux=mux) as d:
         async with agent(d.port) as a, agent(d.port) as b:
             await register(a, "1-1")
             await register(b, "1-2")
@@ -194,8 +199,9 @@ async def test_rest_probes_match_sim_state() -> None:
         assert status == 200 and sysd["id"] == system and sysd["bodies"]
 
 
-async def test_disconnect_falls_back_and_reconnect_resumes() -> None:
-    async with running_daemon(mode="lockstep") as d:
+@READERS
+async def test_disconnect_falls_back_and_reconnect_resumes(mux: bool) -> None:
+    async with running_daemon(mode="lockstep", mux=mux) as d:
         async with agent(d.port) as ws:
             await register(ws)
             for _ in range(3):
@@ -234,9 +240,10 @@ async def test_reregister_replaces_previous_agent() -> None:
         assert err["code"] in ("not_registered", "not_controlled")
 
 
-async def test_fleet_mode() -> None:
+@READERS
+async def test_fleet_mode(mux: bool) -> None:
     async with (
-        running_daemon(mode="lockstep", sim_args=("--populate", "3")) as d,
+        running_daemon(mode="lockstep", sim_args=("--populate", "3"), mux=mux) as d,
         agent(d.port) as ws,
     ):
         await send(ws, {"type": "register", "probe_ids": ["1-1", "1-3"]})
@@ -348,8 +355,9 @@ async def test_sim_killed_while_running_lockstep() -> None:
         assert d.engine.recoveries_verified
 
 
-async def test_malformed_websocket_input_gets_error_frames() -> None:
-    async with running_daemon(mode="paused") as d, agent(d.port) as ws:
+@READERS
+async def test_malformed_websocket_input_gets_error_frames(mux: bool) -> None:
+    async with running_daemon(mode="paused", mux=mux) as d, agent(d.port) as ws:
         cases: list[tuple[Any, str, str | None]] = [
             ("{not json", "bad_json", "$"),
             ([1, 2], "invalid", "$"),

@@ -6,8 +6,10 @@ measured reason this module exists (docs/performance.md, "Daemon"). Every other 
 handed, with the bytes already read replayed, to hypercorn's trio per-connection server running
 the Quart app (REST ``/api``, the static page ``/``).
 
-Agent protocol: docs/agent-protocol.md. One connection = one reader task plus one writer task;
-observations are written directly to the socket when it is writable (no per-message task).
+Agent protocol: docs/agent-protocol.md. On Linux every agent connection is read by one task
+(readmux.py: an epoll set, one trio wakeup for many messages); actions are handled as they are
+read, registrations in the connection's own task. Observations are written directly to the
+socket when it is writable; a writer task per connection flushes what could not be.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -27,10 +30,12 @@ from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
 
 from . import messages as m
+from . import readmux
 from .auth import AgentGrant, Auth, Denied, bearer_token, error_body, split_register_token
 from .dashboard import DashboardHub
 from .engine import Engine
 from .limits import ConnectionLimiter, Heartbeat, LimitExceeded, Limits, TokenBucket
+from .readmux import ReadMux
 from .registry import Registry, RemoteController
 from .wstransport import WebSocket, accept_key
 
@@ -154,15 +159,21 @@ class AgentSession(RemoteController):
         return True
 
     async def handle(self, data: bytes) -> None:
+        reg = self.handle_now(data)
+        if reg is not None:
+            await self.register(reg)
+
+    def handle_now(self, data: bytes) -> m.Register | None:
+        """Handle one message without blocking; a registration is returned for `register`."""
         if self.gateway.auth is not None:
             data, token = split_register_token(data)
             if token is not None and not self._take_token(token):
-                return
+                return None
         try:
             msg = m.parse_agent_message(data)
         except m.MessageError as exc:
             self.error(exc.code, exc.message, exc.path)
-            return
+            return None
         if isinstance(msg, m.Action):
             pid = msg.probe_id or self.single
             if pid is None:
@@ -174,7 +185,7 @@ class AgentSession(RemoteController):
                         "register first" if not self.probes else "name the probe: probe_id",
                         "$.probe_id",
                     )
-                    return
+                    return None
             if not self.engine.submit(self, pid, msg.to_sim()):
                 self.error(
                     "not_controlled", f"this connection does not control {pid}", "$.probe_id"
@@ -186,7 +197,7 @@ class AgentSession(RemoteController):
                     f"actions for tick {msg.tick}, but the open tick is {self.engine.window.tick}",
                     "$.tick",
                 )
-                return
+                return None
             for pid, action in msg.actions.items():
                 if not self.engine.submit(self, pid, action.to_sim()):
                     self.error(
@@ -195,7 +206,8 @@ class AgentSession(RemoteController):
                         f"$.actions[{pid!r}]",
                     )
         else:
-            await self.register(msg)
+            return msg
+        return None
 
     async def register(self, reg: m.Register) -> None:
         # under the engine's state lock: no tick runs between the observation we send and the
@@ -273,6 +285,7 @@ class Gateway:
         max_message: largest WebSocket message accepted from a client.
         auth: who may do what (auth.py); None = everything open (embedding, unit tests).
         limits: connection, rate and heartbeat limits (limits.py).
+        use_mux: read agent connections from one epoll task (readmux.py) where available.
     """
 
     def __init__(
@@ -287,6 +300,7 @@ class Gateway:
         max_message: int = 1 << 20,
         auth: Auth | None = None,
         limits: Limits | None = None,
+        use_mux: bool = True,
     ) -> None:
         self.auth = auth
         self.limits = limits if limits is not None else Limits()
@@ -303,6 +317,8 @@ class Gateway:
         self.port = port
         self.max_message = max_message
         self.agent_sessions: set[AgentSession] = set()
+        # every agent connection read by one task (readmux.py); None = a task per connection
+        self.mux: ReadMux | None = ReadMux() if use_mux and readmux.available() else None
         self.dashboards = 0
         self._hyper = HyperConfig()
         self._hyper.accesslog = None
@@ -330,6 +346,8 @@ class Gateway:
             await lifespan.wait_for_startup()
             listeners = await trio.open_tcp_listeners(self.port, host=self.host)
             self.port = listeners[0].socket.getsockname()[1]
+            if self.mux is not None:
+                outer.start_soon(self.mux.run)
             async with trio.open_nursery() as handlers:
                 task_status.started(self.port)
                 try:
@@ -496,17 +514,13 @@ class Gateway:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(ws.writer)
                 nursery.start_soon(self._heartbeat, ws, nursery.cancel_scope.cancel)
-                ws.prime(rest)
-                while True:
-                    batch = await ws.messages()
-                    for _opcode, payload in batch:
-                        await session.handle(payload)
-                    if self._over_rate(ws, session):
-                        with trio.CancelScope(shield=True):
-                            await ws.close(1008, "rate limit")
-                        break
-                    if not batch:
-                        break
+                if self.mux is not None:
+                    await self._read_agent_muxed(ws, session, rest)
+                else:
+                    await self._read_agent(ws, session, rest)
+                if self._over_rate(ws, session):
+                    with trio.CancelScope(shield=True):
+                        await ws.close(1008, "rate limit")
                 nursery.cancel_scope.cancel()
         finally:
             self.agent_sessions.discard(session)
@@ -517,6 +531,67 @@ class Gateway:
             if not ws.closed or ws.stream.socket.fileno() >= 0:
                 with trio.CancelScope(shield=True):
                     await ws.close(1000, "")
+
+    async def _read_agent(self, ws: WebSocket, session: AgentSession, rest: bytes) -> None:
+        """Read and handle messages in this task until the connection ends (no epoll)."""
+        ws.prime(rest)
+        while True:
+            batch = await ws.messages()
+            for _opcode, payload in batch:
+                await session.handle(payload)
+            if not batch or ws.ended is not None:
+                return
+
+    async def _read_agent_muxed(self, ws: WebSocket, session: AgentSession, rest: bytes) -> None:
+        """Let the gateway's `ReadMux` read this connection; handle here what must await.
+
+        Actions are handled in the mux's ``on_data`` as they arrive. A registration (it awaits
+        the sim and the engine's state lock), and every message after it until it is done, is
+        queued for this task, so messages are still handled in the order they were sent.
+        """
+        assert self.mux is not None
+        mux = self.mux
+        fd = ws.stream.socket.fileno()
+        queue: deque[bytes | m.Register] = deque()
+        busy = False
+        wake = trio.Event()
+
+        def on_data(data: bytes) -> bool:
+            try:
+                for _opcode, payload in ws.take(data):
+                    if queue or busy:
+                        queue.append(payload)
+                        continue
+                    reg = session.handle_now(payload)
+                    if reg is not None:
+                        queue.append(reg)
+            except Exception:
+                log.exception("agent %s: failed to handle a message", session.id)
+                ws.ended = "eof"
+            if queue or ws.ended is not None:
+                wake.set()
+            return ws.ended is None
+
+        if on_data(rest) if rest else True:
+            mux.add(fd, on_data)
+        try:
+            while True:
+                await wake.wait()
+                wake = trio.Event()
+                busy = True
+                while queue:
+                    item = queue.popleft()
+                    if isinstance(item, m.Register):
+                        await session.register(item)
+                    else:
+                        await session.handle(item)
+                busy = False
+                if ws.ended is not None:
+                    break
+        finally:
+            mux.remove(fd, on_data)
+        if ws.ended != "rate":
+            await ws.finish()
 
     async def _serve_dashboard(self, ws: WebSocket, rest: bytes) -> None:
         sub = self.hub.subscribe()

@@ -162,6 +162,8 @@ class WebSocket:
         self.last_seen = trio.current_time()  # when bytes last arrived (the heartbeat reads it)
         self.closed = False
         self.close_code: int | None = None
+        self.ended: str | None = None  # why reading stopped (see `take`)
+        self.protocol_error: ProtocolError | None = None
         self._fd = stream.socket.fileno()
         self._pending: deque[bytes] = deque()
         self._max_pending = max_pending
@@ -238,45 +240,70 @@ class WebSocket:
 
     # ---------------------------------------------------------------- receiving
 
+    def take(self, data: bytes) -> list[tuple[int, bytes]]:
+        """Process received bytes without blocking; the data messages (text/binary) in them.
+
+        Pings are answered here. When the connection must end, ``ended`` says why: "eof" (b""
+        received), "close" (the peer's close frame; ``close_code``), "protocol" (a protocol
+        error; ``protocol_error``) or "rate" (the rate limit ran dry; ``rate_limited``). The
+        messages before the reason are returned. `finish` does the async part (answering the
+        close, closing on protocol errors); on "rate" the caller answers, then closes.
+        """
+        if not data:
+            self.ended = "eof"
+            return []
+        self.last_seen = trio.current_time()
+        try:
+            frames = self.parser.feed(data)
+        except ProtocolError as exc:
+            self.protocol_error = exc
+            self.ended = "protocol"
+            return []
+        out: list[tuple[int, bytes]] = []
+        rate = self.rate
+        for opcode, payload in frames:
+            if rate is not None and opcode in (OP_TEXT, OP_BIN, OP_PING) and rate.take() > 0:
+                self.rate_limited = True
+                self.ended = "rate"
+                return out
+            if opcode == OP_PING:
+                self.send(payload, OP_PONG)
+            elif opcode == OP_CLOSE:
+                self.close_code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
+                self.ended = "close"
+                return out
+            elif opcode != OP_PONG:
+                out.append((opcode, payload))
+        return out
+
+    async def finish(self) -> None:
+        """The async part of ``ended`` (see `take`): answer a close, close on a protocol error."""
+        if self.ended == "eof":
+            self.closed = True
+        elif self.ended == "protocol":
+            assert self.protocol_error is not None
+            await self.close(self.protocol_error.code, self.protocol_error.reason)
+        elif self.ended == "close":
+            code = self.close_code if self.close_code is not None else 1005
+            await self.close(1000 if code == 1005 else code, "", wait_reply=False)
+
     async def messages(self) -> list[tuple[int, bytes]]:
         """The next data messages (text/binary) received; [] means the connection is over.
 
-        Pings are answered, a close is answered and ends the connection.
+        Pings are answered, a close is answered and ends the connection (see `take`).
         """
-        while not self.closed:
+        while not self.closed and self.ended is None:
             if self._initial:
                 data, self._initial = self._initial, b""
             else:
                 try:
                     data = await self.stream.receive_some(65536)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    self.closed = True
-                    return []
-            if not data:
-                self.closed = True
-                return []
-            self.last_seen = trio.current_time()
-            try:
-                frames = self.parser.feed(data)
-            except ProtocolError as exc:
-                await self.close(exc.code, exc.reason)
-                return []
-            out: list[tuple[int, bytes]] = []
-            rate = self.rate
-            for opcode, payload in frames:
-                if rate is not None and opcode in (OP_TEXT, OP_BIN, OP_PING) and rate.take() > 0:
-                    self.rate_limited = True  # the caller answers (error frame) and closes
-                    return out
-                if opcode == OP_PING:
-                    self.send(payload, OP_PONG)
-                elif opcode == OP_CLOSE:
-                    code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else 1005
-                    self.close_code = code
-                    await self.close(1000 if code == 1005 else code, "", wait_reply=False)
-                    return out
-                elif opcode != OP_PONG:
-                    out.append((opcode, payload))
-            if out:
+                    data = b""
+            out = self.take(data)
+            if self.ended not in (None, "rate"):
+                await self.finish()
+            if out or self.ended is not None:
                 return out
         return []
 
