@@ -107,6 +107,8 @@ class Config:
     log_level: str = attrs.field(default="info")
     sim_config: Mapping[str, float | int | str] = attrs.field(factory=dict)
     policies: Mapping[str, str] = attrs.field(factory=dict)
+    lineage_policies: Mapping[str, str] = attrs.field(factory=dict)
+    newborn_policy: str = ""
 
     @log_level.validator
     def _log_level_ok(self, _attribute: attrs.Attribute[Any], value: str) -> None:
@@ -209,7 +211,7 @@ def _parse_env_value(key: str, text: str) -> Any:
         if lowered in ("0", "false", "no", "off"):
             return False
         raise ValueError(f"expected true or false, got {text!r}")
-    if key in ("sim_config", "policies", "agent_tokens"):
+    if key in ("sim_config", "policies", "lineage_policies", "agent_tokens"):
         try:
             return tomllib.loads(f"v = {text}")["v"]
         except tomllib.TOMLDecodeError:

@@ -72,6 +72,8 @@ class Daemon:
             fallback=config.fallback_policy,
             default=config.default_policy,
             inherit=config.inherit_controller,
+            newborn=config.newborn_policy,
+            lineages=config.lineage_policies,
         )
         self.hub = DashboardHub(config.dashboard_queue)
         self.sim = SimSupervisor(

@@ -180,10 +180,14 @@ class Engine:
         configured seed and sim config) or forked from ``fork_from``. Ends with a checkpoint."""
         for pid, name in self.config.policies.items():
             self.registry.assign(pid, self.registry.policy_controller(name))
+        # lineage roots now (a resume's replay must know who decides), descendants once the
+        # probe index is loaded
+        self.registry.apply_lineages(self.config.lineage_policies, self.parents.get)
         plan = getattr(self.journal, "resume_plan", None)
         base, entries = plan() if plan is not None else (None, [])
         if base is not None:
             await self._resume(base.as_checkpoint(), entries)
+            self.registry.apply_lineages(list(self.parents), self.parents.get)
             await self._checkpoint()
             return
         if self.config.fork_from:
@@ -198,6 +202,7 @@ class Engine:
                 self.config.seed,
             )
         await self._load_probe_index()
+        self.registry.apply_lineages(list(self.parents), self.parents.get)
         if self.config.sim_config:
             await self.configure_sim(dict(self.config.sim_config), journal=False)
         await self._checkpoint(reset=True)
@@ -418,7 +423,7 @@ class Engine:
         if born:
             await self._index_births(born, obs_by_id)
         for child in born:
-            registry.on_birth(child, self.parents.get(child))
+            registry.on_birth(child, self.parents.get(child), self.parents.get)
         if self.ledger is not None:
             self.ledger.record_tick(
                 tick,
@@ -758,6 +763,7 @@ class Engine:
             "mode", "tick_rate", "agent_timeout_ms", "fallback_policy", "default_policy",
             "inherit_controller", "sim_timeout_ms", "checkpoint_every", "verify_every",
             "dashboard_max_observations", "log_level", "sim_config", "policies",
+            "lineage_policies", "newborn_policy",
         }
     )  # fmt: skip
 
@@ -777,7 +783,13 @@ class Engine:
         applied = {k: getattr(new, k) for k in changed if k in self.RELOADABLE}
         restart = [k for k in changed if k not in self.RELOADABLE]
         table = self.registry.policy_table
-        names = [new.fallback_policy, new.default_policy, *new.policies.values()]
+        names = [
+            new.fallback_policy,
+            new.default_policy,
+            new.newborn_policy,
+            *new.policies.values(),
+            *new.lineage_policies.values(),
+        ]
         unknown = sorted({n for n in names if n and n not in table})
         if unknown:
             raise ValueError(
@@ -802,6 +814,12 @@ class Engine:
             for pid, name in new.policies.items():
                 if old.policies.get(pid) != name:
                     registry.assign(pid, registry.policy_controller(name))
+        if "newborn_policy" in applied:
+            registry.newborn = new.newborn_policy
+        if "lineage_policies" in applied:
+            registry.lineages = dict(new.lineage_policies)
+            probes = [*self.parents, *new.lineage_policies, *old.lineage_policies]
+            registry.apply_lineages(dict.fromkeys(probes), self.parents.get, old.lineage_policies)
         if "agent_timeout_ms" in applied:
             self.agent_timeout = new.agent_timeout
         if "sim_timeout_ms" in applied:

@@ -9,23 +9,46 @@ configured) or the fallback policy.
 Newborn probes get their parent's controller when that controller ``inherits``: policies (if
 ``inherit_controller``), fleet connections (``lineage`` always, explicit lists if
 ``inherit_controller``); a single-probe connection never does, since the agent protocol gives it
-exactly one probe.
+exactly one probe. A newborn that inherits nothing gets the policy of its lineage (config
+``lineage_policies``: the nearest listed ancestor-or-self), else ``newborn_policy``.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from .messages import ACTION_NAMES
 from .policy import Observation, Policy
 
-__all__ = ["Controller", "PolicyController", "Registry", "RemoteController"]
+__all__ = ["Controller", "PolicyController", "Registry", "RemoteController", "lineage_policy"]
 
 log = logging.getLogger(__name__)
 _ids = itertools.count(1)
+MAX_GENERATIONS = 100_000  # a bound on ancestor walks (a parent index is never cyclic)
+
+
+def _orphan(_probe_id: str) -> str | None:
+    return None
+
+
+def lineage_policy(
+    table: Mapping[str, str], probe_id: str, parent_of: Callable[[str], str | None]
+) -> str:
+    """The policy ``table`` gives the nearest ancestor-or-self of ``probe_id`` ("" if none)."""
+    if not table:
+        return ""
+    node: str | None = probe_id
+    for _ in range(MAX_GENERATIONS):
+        if node is None:
+            break
+        name = table.get(node)
+        if name:
+            return name
+        node = parent_of(node)
+    return ""
 
 
 class Controller:
@@ -158,13 +181,23 @@ class Registry:
     """
 
     def __init__(
-        self, policies: Mapping[str, Policy], *, fallback: str, default: str = "", inherit: bool
+        self,
+        policies: Mapping[str, Policy],
+        *,
+        fallback: str,
+        default: str = "",
+        inherit: bool,
+        newborn: str = "",
+        lineages: Mapping[str, str] | None = None,
     ) -> None:
-        for name in (fallback, default):
+        lineages = dict(lineages or {})
+        for name in (fallback, default, newborn, *lineages.values()):
             if name and name not in policies:
                 raise ValueError(f"unknown policy {name!r}; known: {', '.join(sorted(policies))}")
         self.policy_table = dict(policies)
         self.inherit = inherit
+        self.newborn = newborn  # policy for newborns that inherit nothing ("" = the default)
+        self.lineages = lineages  # lineage root probe id -> policy for it and its descendants
         self._by_probe: dict[str, Controller] = {}
         self._policy_controllers: dict[str, PolicyController] = {}
         self.remotes: dict[str, RemoteController] = {}
@@ -221,11 +254,43 @@ class Registry:
             del self._by_probe[probe_id]
         ctrl.probes.discard(probe_id)
 
-    def on_birth(self, child: str, parent: str | None) -> None:
+    def on_birth(
+        self, child: str, parent: str | None, parent_of: Callable[[str], str | None] = _orphan
+    ) -> None:
+        """Give a newborn its controller: the parent's, if that one inherits; else the policy of
+        its lineage (``lineages``, nearest listed ancestor); else ``newborn``; else none (the
+        default policy decides for it)."""
         ctrl = self._by_probe.get(parent) if parent else None
-        if ctrl is not None and ctrl.inherits:
+        if ctrl is None or not ctrl.inherits:
+            name = self.lineage_policy(child, parent_of) or self.newborn
+            ctrl = self.policy_controller(name) if name else None
+        if ctrl is not None:
             self.assign(child, ctrl)
             ctrl.on_birth(child, parent or "")
+
+    def lineage_policy(self, probe_id: str, parent_of: Callable[[str], str | None]) -> str:
+        """The ``lineages`` policy of the nearest listed ancestor-or-self ("" if none)."""
+        return lineage_policy(self.lineages, probe_id, parent_of)
+
+    def apply_lineages(
+        self,
+        probes: Iterable[str],
+        parent_of: Callable[[str], str | None],
+        previous: Mapping[str, str] | None = None,
+    ) -> None:
+        """Assign ``probes`` by lineage. A probe follows the current table if it has no
+        controller, or if it is still driven by the policy the ``previous`` table (a reload)
+        gave it; remote agents, ``policies`` entries and run-time assignments stay."""
+        for pid in probes:
+            old = lineage_policy(previous, pid, parent_of) if previous else ""
+            new = self.lineage_policy(pid, parent_of)
+            ctrl = self._by_probe.get(pid)
+            if ctrl is not None and not (old and ctrl.kind == "policy" and ctrl.name == old):
+                continue
+            if new:
+                self.assign(pid, self.policy_controller(new))
+            elif ctrl is not None:
+                self.drop_probe(pid, ctrl)
 
     def on_death(self, probe_id: str) -> None:
         ctrl = self._by_probe.pop(probe_id, None)
@@ -242,4 +307,6 @@ class Registry:
             "connected": len(self.remotes),
             "default": self.default.name,
             "fallback": self.fallback.name,
+            "newborn": self.newborn or self.default.name,
+            "lineages": dict(sorted(self.lineages.items())),
         }
