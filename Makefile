@@ -22,9 +22,11 @@ $(STAMP): pyproject.toml setup.py $(PLUGINS)
 
 venv: $(STAMP)
 
-## run: the daemon on the embedded default universe (seed 42, 127.0.0.1:8000)
+## run: the daemon on the embedded default universe (seed 42, 127.0.0.1:8000); its state (and
+## admin token) persist in $(STATE): a second `make run` resumes the same universe
+STATE ?= .state
 run: sim venv
-	$(VENV)/bin/universed serve
+	$(VENV)/bin/universed serve --state-dir $(STATE)
 
 ## test: C unit/golden/sanitizer/corpus tests, then the Python suite
 test: test-sim test-py

@@ -26,6 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="universed",
         description="Run a persistent, deterministic universe of self-replicating probes.",
+        epilog="more commands, each with its own --help: "
+        + ", ".join(f"universed {name}" for name in SUBCOMMANDS),
     )
     sub = parser.add_subparsers(dest="command")
     for name, help_text in (
