@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import trio
 from helpers import agent, http, recv_type, register, running_daemon
 
 
@@ -77,3 +78,25 @@ async def test_ledger_records_hazards_and_pages_by_query() -> None:
         assert status == 400 and body["error"]["details"]["param"] == "since"
         status, stats = await http(d.port, "GET", "/api/policies/fallback/stats")
         assert status == 200 and stats["probes_now"] == 1
+
+
+async def test_ledger_records_events_of_probes_nobody_observes() -> None:
+    # lockstep, no agents, default policy "wait": the daemon observes no probe at all, yet the
+    # tick reply's "events" list (pipe extension) still brings every probe's events
+    async with running_daemon(mode="paused", sim_args=("--populate", "2")) as d:
+        hazard = {"type": "hazard", "subtype": 0, "severity": 0.5, "probe_id": "1-2"}
+        status, _ = await http(d.port, "POST", "/api/inject", {"event": hazard})
+        assert status == 200
+        start = d.engine.tick
+        d.engine.set_mode("lockstep")
+        with trio.fail_after(10):
+            while True:  # as fast as the sim goes: a few ticks take milliseconds
+                _, body = await http(d.port, "GET", "/api/status?limit=0")
+                if body["tick"] >= start + 3:
+                    break
+        d.engine.set_mode("paused")
+        assert "1-2" not in d.engine.observations
+        d.engine.ledger.flush()
+        status, page = await http(d.port, "GET", "/api/events?probe=1-2&type=hazard")
+        assert status == 200
+        assert [e["subtype"] for e in page["events"]] == ["solar_flare"], page

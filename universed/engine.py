@@ -21,6 +21,7 @@ engine, which logs them in the journal for lossless recovery after a sim crash (
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import tempfile
@@ -403,10 +404,16 @@ class Engine:
         # tick happened (a restart or a sim recovery replays it)
         self.journal.append(Entry("tick", self.tick + 1, actions, [observe, detail]))
         sim_t0 = time.perf_counter_ns()
+        request: dict[str, Any] = {
+            "cmd": "tick",
+            "actions": actions,
+            "observe": observe,
+            "detail": detail,
+        }
+        if self.ledger is not None or self.hub.subscribers:
+            request["events"] = True  # every probe's events, observed or not (ledger, feed)
         try:
-            reply = await self.sim.request(
-                {"cmd": "tick", "actions": actions, "observe": observe, "detail": detail}
-            )
+            reply = await self.sim.request(request)
         except SimUnavailable:
             reply = await self._recovered_reply(self.tick + 1, self._recovery_serial)
         sim_t1 = time.perf_counter_ns()
@@ -432,6 +439,7 @@ class Engine:
                 destroyed,
                 reply.get("rejected") or [],
                 registry.controller_name,
+                reply.get("events"),
             )
         self._deliver(tick, obs_by_id, destroyed)
         for pid in destroyed:
@@ -500,18 +508,22 @@ class Engine:
 
     def _publish(self, reply: dict[str, Any], observations: list[dict[str, Any]]) -> None:
         cap = self.config.dashboard_max_observations
-        events = []
-        for obs in observations:
-            for ev in obs.get("events") or ():
-                events.append(
-                    {
-                        "probe_id": obs["probe_id"],
-                        "type": ev.get("type"),
-                        "subtype": ev.get("subtype"),
-                        "severity": ev.get("severity"),
-                        "message": ev.get("message"),
-                    }
-                )
+        every = reply.get("events")  # all probes' events, when the tick asked for them
+        pairs = (
+            ((ev.get("probe_id"), ev) for ev in every)
+            if every is not None
+            else ((obs["probe_id"], ev) for obs in observations for ev in obs.get("events") or ())
+        )
+        events = [
+            {
+                "probe_id": pid,
+                "type": ev.get("type"),
+                "subtype": ev.get("subtype"),
+                "severity": ev.get("severity"),
+                "message": ev.get("message"),
+            }
+            for pid, ev in itertools.islice(pairs, cap)
+        ]
         message = {
             "type": "tick",
             "tick": reply["tick"],
@@ -523,7 +535,7 @@ class Engine:
             "born": reply.get("born") or [],
             "destroyed": reply.get("destroyed") or [],
             "rejected": reply.get("rejected") or [],
-            "events": events[:cap],
+            "events": events,
             "metrics": self._metrics,
             "agents": {"connected": self.agents_connected},
         }

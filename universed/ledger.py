@@ -178,6 +178,7 @@ class Ledger:
         destroyed: Sequence[str] = (),
         rejected: Sequence[Mapping[str, Any]] = (),
         controller_of: Callable[[str], str] | None = None,
+        events: Sequence[Mapping[str, Any]] | None = None,
     ) -> int:
         """Queue one tick's rows; returns how many. Never blocks on the disk.
 
@@ -187,38 +188,26 @@ class Ledger:
             born, destroyed: the tick reply's lists.
             rejected: the tick reply's ``rejected`` entries.
             controller_of: probe id -> controller name (the ``policy`` column).
+            events: the tick reply's ``events`` (every probe's events, each with its
+                ``probe_id``; the engine asks for them). None: the observed probes' events.
         """
         name: Callable[[str], str | None] = controller_of or _no_name
         rows: list[Row] = []
         parents: dict[str, Any] = {}
+        if events is not None:
+            for ev in events:
+                pid = ev.get("probe_id")
+                if isinstance(pid, str):
+                    self._event_row(rows, tick, pid, ev, name)
         for obs in observations:
             pid = obs.get("probe_id")
             if not isinstance(pid, str):
                 continue
             if born:
                 parents[pid] = obs.get("parent_id")
-            for ev in obs.get("events") or ():
-                kind = ev.get("type")
-                if not isinstance(kind, str) or kind in _SKIP_EVENT_TYPES:
-                    continue
-                extra = {
-                    k: v
-                    for k, v in ev.items()
-                    if k not in ("type", "subtype", "severity", "value", "tick")
-                }
-                sub = ev.get("subtype")
-                rows.append(
-                    (
-                        tick,
-                        pid,
-                        kind,
-                        None if sub is None else str(sub),
-                        _num(ev.get("severity")),
-                        _num(ev.get("value")),
-                        name(pid),
-                        orjson.dumps(extra).decode() if extra else None,
-                    )
-                )
+            if events is None:
+                for ev in obs.get("events") or ():
+                    self._event_row(rows, tick, pid, ev, name)
             if self.record_mining:
                 last = obs.get("last_action")
                 if last and last.get("action") == "mine" and last.get("ok"):
@@ -256,6 +245,33 @@ class Ledger:
             else:
                 self._commit([rows])
         return len(rows)
+
+    @staticmethod
+    def _event_row(
+        rows: list[Row],
+        tick: int,
+        pid: str,
+        ev: Mapping[str, Any],
+        name: Callable[[str], str | None],
+    ) -> None:
+        kind = ev.get("type")
+        if not isinstance(kind, str) or kind in _SKIP_EVENT_TYPES:
+            return
+        skip = ("type", "subtype", "severity", "value", "tick", "probe_id")
+        extra = {k: v for k, v in ev.items() if k not in skip}
+        sub = ev.get("subtype")
+        rows.append(
+            (
+                tick,
+                pid,
+                kind,
+                None if sub is None else str(sub),
+                _num(ev.get("severity")),
+                _num(ev.get("value")),
+                name(pid),
+                orjson.dumps(extra).decode() if extra else None,
+            )
+        )
 
     def _mining_rows(self) -> list[Row]:
         rows: list[Row] = []

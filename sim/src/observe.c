@@ -169,11 +169,17 @@ static const char *event_subtype(const event *e) {
     }
 }
 
-static void write_event(jbuf *b, const event *e) {
+static void write_event_obj(jbuf *b, const event *e, int with_probe) {
     char msg[160];
     life_event_text(e, msg, sizeof msg);
     jb_sep(b);
-    jb_puts(b, "{\"type\":");
+    if (with_probe) {
+        jb_puts(b, "{\"probe_id\":");
+        jb_id(b, PROBE_ID_HI, (uint64_t)e->probe + 1);
+        jb_key(b, "type");
+    } else {
+        jb_puts(b, "{\"type\":");
+    }
     jb_cstr(b, world_event_type_names[e->type % EV_TYPE_COUNT]);
     jb_key(b, "subtype");
     const char *sub = event_subtype(e);
@@ -208,6 +214,10 @@ static void write_event(jbuf *b, const event *e) {
     jb_cstr(b, msg);
     jb_putc(b, '}');
 }
+
+static void write_event(jbuf *b, const event *e) { write_event_obj(b, e, 0); }
+
+void observe_event(jbuf *b, const event *e) { write_event_obj(b, e, 1); }
 
 static void write_msg(jbuf *b, const message *m) {
     jb_sep(b);

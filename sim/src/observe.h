@@ -9,6 +9,8 @@
 #define OBSERVE_COMPACT 2 /* only the fields of the pre-living-universe observation */
 /* One observation object for probe idx (detail: OBSERVE_* flags). */
 void observe_probe(jbuf *b, world *w, uint32_t idx, int detail);
+/* One event of the log as an object with its probe_id (tick command, "events": true). */
+void observe_event(jbuf *b, const event *e);
 /* Short status entry (status command). */
 void observe_status_entry(jbuf *b, const world *w, uint32_t idx);
 /* Full system view. viewer (may be NULL) selects whose survey levels reveal resources; without a

@@ -220,6 +220,9 @@ static int cmd_tick(proto *P, const json_node *root, perr *e) {
     if (json_is_str(det, d, "compact")) flags = OBSERVE_COMPACT;
     else if (det && det->type != JSON_NULL && !json_is_str(det, d, "full"))
         return fail(e, "bad_request", "field 'detail' must be \"full\" or \"compact\"");
+    const json_node *want_ev = json_get(d, root, "events");
+    if (want_ev && want_ev->type != JSON_NULL && want_ev->type != JSON_TRUE && want_ev->type != JSON_FALSE)
+        return fail(e, "bad_request", "field 'events' must be true or false, got %s", json_type_name(want_ev));
     jbuf pre; /* rejections found before the tick, written after the validation ones */
     jb_init(&pre);
     long n = collect_actions(P, acts, &pre, e);
@@ -273,6 +276,12 @@ static int cmd_tick(proto *P, const json_node *root, perr *e) {
     }
     jb_putc(b, ']');
     jb_free(&pre);
+    if (want_ev && want_ev->type == JSON_TRUE) { /* every probe's events of this tick, in order */
+        jb_key(b, "events");
+        jb_putc(b, '[');
+        for (uint32_t i = 0; i < w->n_ev; i++) observe_event(b, &w->ev[i]);
+        jb_putc(b, ']');
+    }
     return 0;
 }
 

@@ -145,9 +145,19 @@ static void test_config_inject(proto *P) {
     const json_node *ev = json_child(&R, json_get(&R, pr, "events"));
     CHECK(ev && json_is_str(json_get(&R, ev, "type"), &R, "hazard") && json_is_str(json_get(&R, ev, "subtype"), &R, "solar_flare"));
     CHECK(json_get(&R, pr, "children") && json_get(&R, pr, "replication_cost"));
-    /* the injected event shows in the next tick's observation, then is gone */
+    /* the injected event shows in the next tick's observation (and, asked for, in the tick's
+     * list of every probe's events, with the probe id), then is gone */
+    r = req(P, "{\"cmd\":\"tick\",\"observe\":\"none\",\"events\":true}");
+    const json_node *all = json_get(&R, r, "events");
+    CHECK(all && all->count >= 1);
+    CHECK(json_is_str(json_get(&R, json_child(&R, all), "probe_id"), &R, "1-1"));
+    CHECK(json_is_str(json_get(&R, json_child(&R, all), "type"), &R, "hazard"));
+    r = req(P, "{\"cmd\":\"tick\",\"events\":\"yes\"}");
+    CHECK(err_is(r, "bad_request"));
+    r = req(P, "{\"cmd\":\"inject\",\"event\":{\"type\":\"hazard\",\"subtype\":0,\"severity\":0.1,\"probe_id\":\"1-1\"}}");
     r = req(P, "{\"cmd\":\"tick\"}");
     CHECK(json_get(&R, json_child(&R, json_get(&R, r, "observations")), "events")->count >= 1);
+    CHECK(json_get(&R, r, "events") == NULL); /* only when asked */
     req(P, "{\"cmd\":\"config\",\"data\":{\"event_freq_discovery\":0,\"event_freq_hazard\":0}}");
     r = req(P, "{\"cmd\":\"tick\"}");
     CHECK(json_get(&R, json_child(&R, json_get(&R, r, "observations")), "events")->count == 0);
