@@ -58,6 +58,16 @@ def test_newborn_follows_nearest_listed_ancestor_then_newborn_policy() -> None:
     assert reg.describe()["newborn"] == "nursery"
 
 
+def test_a_newborn_listed_itself_gets_its_own_entry_over_the_parents_controller() -> None:
+    reg = Registry(table("scout", "miner"), fallback="fallback", inherit=True)
+    reg.lineages = {"1-1": "scout", "1-2": "miner"}
+    reg.apply_lineages(["1-1"], PARENTS.get)
+    reg.on_birth("1-2", "1-1", PARENTS.get)  # scout inherits, but 1-2 has its own entry
+    reg.on_birth("1-3", "1-2", PARENTS.get)  # and its children follow it
+    reg.on_birth("1-4", "1-1", PARENTS.get)
+    assert [reg.controller_name(p) for p in ("1-2", "1-3", "1-4")] == ["miner", "miner", "scout"]
+
+
 def test_an_inheriting_parent_controller_wins_over_lineage() -> None:
     reg = Registry(table("scout"), fallback="fallback", inherit=True, lineages={"1-1": "scout"})
     fleet = RemoteController("fleet", inherits=True)
@@ -121,10 +131,12 @@ async def test_newborns_get_their_lineage_policy_through_the_daemon() -> None:
         sim_config=fast,
         inherit_controller=False,
         policies={"1-1": "replicator", "1-2": "replicator"},
-        lineage_policies={"1-1": "scout"},
+        lineage_policies={"1-1": "scout", "1-9": "scout"},
         newborn_policy="nursery",
     ) as daemon:
         engine = daemon.engine
+        # 1-9 is not born yet: no phantom assignment, it gets its policy at birth
+        assert daemon.registry.controller_of("1-9") is None
         for _ in range(30):
             await engine.manual_tick(1)
             kids = {p: q for p, q in engine.parents.items() if q in ("1-1", "1-2")}
@@ -140,7 +152,8 @@ async def test_newborns_get_their_lineage_policy_through_the_daemon() -> None:
         assert nursery.decided == {c for c, p in kids.items() if p == "1-2"}
         assert {c for c, _p in scout.births} == scout.decided  # on_birth reached the policy
         _, agents = await http(daemon.port, "GET", "/api/agents")
-        assert agents["lineages"] == {"1-1": "scout"} and agents["newborn"] == "nursery"
+        assert agents["lineages"] == {"1-1": "scout", "1-9": "scout"}
+        assert agents["newborn"] == "nursery"
         # a reload that drops the lineage table hands those probes back to the default
         await engine.reload(attrs.evolve(engine.config, lineage_policies={}))
         for child, parent in kids.items():

@@ -188,7 +188,7 @@ class Engine:
         base, entries = plan() if plan is not None else (None, [])
         if base is not None:
             await self._resume(base.as_checkpoint(), entries)
-            self.registry.apply_lineages(list(self.parents), self.parents.get)
+            self._apply_lineages()
             await self._checkpoint()
             return
         if self.config.fork_from:
@@ -203,10 +203,21 @@ class Engine:
                 self.config.seed,
             )
         await self._load_probe_index()
-        self.registry.apply_lineages(list(self.parents), self.parents.get)
+        self._apply_lineages()
         if self.config.sim_config:
             await self.configure_sim(dict(self.config.sim_config), journal=False)
         await self._checkpoint(reset=True)
+
+    def _apply_lineages(self) -> None:
+        """Once the probe index is loaded: assign every probe by lineage, and take back the
+        assignments made before (roots) of probes that are not born yet (they get theirs at
+        birth)."""
+        registry = self.registry
+        registry.apply_lineages(list(self.parents), self.parents.get)
+        for root, name in self.config.lineage_policies.items():
+            ctrl = registry.controller_of(root)
+            if root not in self.parents and ctrl is not None and ctrl.name == name:
+                registry.drop_probe(root, ctrl)
 
     def _fork_source(self, source: str) -> Path:
         """``fork_from``: a save file, or the tag of a snapshot in this state directory."""

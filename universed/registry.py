@@ -257,11 +257,13 @@ class Registry:
     def on_birth(
         self, child: str, parent: str | None, parent_of: Callable[[str], str | None] = _orphan
     ) -> None:
-        """Give a newborn its controller: the parent's, if that one inherits; else the policy of
-        its lineage (``lineages``, nearest listed ancestor); else ``newborn``; else none (the
-        default policy decides for it)."""
+        """Give a newborn its controller: its own ``lineages`` entry if it has one; else the
+        parent's controller, if that one inherits; else the policy of its lineage (nearest
+        listed ancestor); else ``newborn``; else none (the default policy decides for it)."""
         ctrl = self._by_probe.get(parent) if parent else None
-        if ctrl is None or not ctrl.inherits:
+        if child in self.lineages:
+            ctrl = self.policy_controller(self.lineages[child])
+        elif ctrl is None or not ctrl.inherits:
             name = self.lineage_policy(child, parent_of) or self.newborn
             ctrl = self.policy_controller(name) if name else None
         if ctrl is not None:
