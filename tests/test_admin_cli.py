@@ -36,6 +36,8 @@ def test_check_config_ok_and_precise_errors(tmp_path: Path, capsys: Any) -> None
         "tick_rate = \n": "invalid TOML",
         'default_policy = "nope"\n': "default_policy: unknown policy 'nope'",
         '[policies]\n"1-1" = "nope"\n': "policies.1-1: unknown policy 'nope'",
+        'newborn_policy = "ghost"\n': "newborn_policy: unknown policy 'ghost'",
+        '[lineage_policies]\n"1-2" = "nope"\n': "lineage_policies.1-2: unknown policy 'nope'",
     }
     for text, message in cases.items():
         bad = tmp_path / "bad.toml"

@@ -16,6 +16,15 @@ def test_config_error_exits_2(capsys: object) -> None:
     assert main(["serve", "--port", "99999"]) == 2
 
 
+def test_unknown_policy_is_a_config_error_not_a_traceback(
+    tmp_path: object, capsys: object, monkeypatch: object
+) -> None:
+    monkeypatch.setenv("UNIVERSED_NEWBORN_POLICY", "ghost")  # type: ignore[attr-defined]
+    assert main(["serve", "--port", "0", "--state-dir", str(tmp_path)]) == 2
+    err = capsys.readouterr().err  # type: ignore[attr-defined]
+    assert "configuration error: unknown policy 'ghost'" in err and "Traceback" not in err
+
+
 def test_config_command_prints_effective_config(capsys: object) -> None:
     import orjson
 

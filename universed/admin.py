@@ -263,13 +263,14 @@ def cmd_check_config(args: argparse.Namespace) -> Any:
 
     policies = load_policies(make_plugin_manager(), config.to_json())
     problems = []
-    for key in ("fallback_policy", "default_policy"):
+    for key in ("fallback_policy", "default_policy", "newborn_policy"):
         name = getattr(config, key)
         if name and name not in policies:
             problems.append(f"{key}: unknown policy {name!r}")
-    for probe, name in config.policies.items():
-        if name not in policies:
-            problems.append(f"policies.{probe}: unknown policy {name!r}")
+    for table in ("policies", "lineage_policies"):
+        for probe, name in getattr(config, table).items():
+            if name not in policies:
+                problems.append(f"{table}.{probe}: unknown policy {name!r}")
     if problems:
         known = ", ".join(sorted(policies))
         message = "; ".join(problems) + f" (installed policies: {known})"

@@ -83,7 +83,10 @@ async def serve(config: Config, reload: Callable[[], Config] | None = None) -> N
     from .systemd import Notifier, keepalive
 
     notifier = Notifier()
-    daemon = Daemon(config)
+    try:
+        daemon = Daemon(config)
+    except ValueError as exc:  # e.g. a policy name no installed plugin provides
+        raise ConfigError(str(exc)) from None
     engine = daemon.engine
     engine.notifier = notifier
     signums = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
@@ -186,10 +189,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         trio.run(serve, config, lambda: load_config(flags_of(args), config_path=args.config))
-    except (FileNotFoundError, SimError, CorruptJournal, BaseExceptionGroup) as exc:
+    except (FileNotFoundError, SimError, CorruptJournal, ConfigError, BaseExceptionGroup) as exc:
         leaf: BaseException = exc
         while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
             leaf = leaf.exceptions[0]
+        if isinstance(leaf, ConfigError):
+            print(f"universed: configuration error: {leaf}", file=sys.stderr)
+            return 2
         if isinstance(leaf, FileNotFoundError):
             print(f"universed: {leaf}", file=sys.stderr)
         elif isinstance(leaf, SimError | CorruptJournal):
