@@ -339,8 +339,11 @@ def test_probe_detail_and_system_bodies(page: Page, daemon: DaemonProcess) -> No
     page.page.wait_for_selector("#drawer:not([hidden])")
     page.page.wait_for_selector("#drawer-body .hbars", timeout=10000)
     body = page.page.text_content("#drawer-body") or ""
-    for word in ("Lineage", "parent", "children", "Cargo", "Tech", "propulsion", "Recent events"):
+    words = ("Lineage", "parent", "children", "Mind", "curiosity", "Trust", "Messages", "Cargo")
+    for word in (*words, "Tech", "propulsion", "Recent events"):
         assert word in body, word
+    quirks = daemon.get("/api/probes/1-1").get("quirks") or []
+    assert all(q in body for q in quirks), quirks
     assert "Bob" in (page.page.text_content("#drawer-title") or "")
     page.screenshot("probe-detail.png")
     # click Bob's star on the canvas: the system view lists its bodies
@@ -373,6 +376,39 @@ def test_probe_detail_and_system_bodies(page: Page, daemon: DaemonProcess) -> No
     assert (after["cx"], after["cy"]) != (before["cx"], before["cy"])
     assert page.page_errors == []
     assert page.console_errors == []
+
+
+def test_probe_view_renders_trust_messages_and_memories(page: Page, daemon: DaemonProcess) -> None:
+    # the drawer's renderer, in the real browser, on an observation of a social probe (the
+    # shapes the engine writes: trust {id: value}, inbox entries, memories)
+    page.wait_live()
+    probe = {
+        "probe_id": "1-2",
+        "name": "Bob-2",
+        "status": "active",
+        "trust": {"1-1": 0.13, "1-7": -0.1},
+        "nearby_probes": [{"probe_id": "1-3", "trust": 0.05}],
+        "inbox": [
+            {"from": "1-1", "content": "meet at the belt", "sent_tick": 3, "arrival_tick": 4},
+            {"from": "1-7", "content": "<b>claim</b>", "arrival_tick": 9, "broadcast": True},
+        ],
+        "memories": [{"tick": 4, "type": "message", "weight": 0.3, "text": "message from 1-1"}],
+        "personality": {"curiosity": 0.8, "caution": -0.4},
+        "quirks": ["hums while mining"],
+        "monologue": "Company, at last.",
+    }
+    html = page.js(
+        "(async (p) => (await import('./static/js/detail.js'))"
+        ".probeHtml(p, {systemName: () => '', recent: []}))(" + json.dumps(probe) + ")"
+    )
+    escaped = "&lt;b&gt;claim&lt;/b&gt;"  # message text is escaped, never markup
+    for text in ("meet at the belt", escaped, "(broadcast)", "hums while mining"):
+        assert text in html, text
+    for text in ('data-probe="1-1"', 'data-probe="1-7"', 'data-probe="1-3"', "0.13", "-0.10"):
+        assert text in html, text
+    assert html.index('data-probe="1-1"') < html.index('data-probe="1-3"')  # strongest first
+    assert "Company, at last." in html and "message from 1-1" in html and "caution" in html
+    assert not page.page_errors and not page.console_errors
 
 
 def test_admin_token_prompt_on_401(page: Page, daemon: DaemonProcess) -> None:

@@ -1,10 +1,60 @@
-// The drawer: probe detail (cargo, tech, recent events, lineage) and system detail (bodies).
+// The drawer: probe detail (lineage, mind, trust, messages, cargo, tech, recent events) and
+// system detail (bodies).
 
 import { esc, hullBar, joules, kg, num, statusPill, TECH_NAMES, STAR_COLORS } from "./format.js";
 import { EventFeed } from "./feed.js";
 
 function link(id, kind = "probe") {
   return `<a class="link" data-${kind}="${esc(id)}">${esc(id)}</a>`;
+}
+
+const TRAITS = ["curiosity", "caution", "sociability", "humor", "empathy", "ambition", "creativity",
+  "stubbornness", "existential_angst", "nostalgia_for_earth"];
+
+// Personality traits are on [-1, 1]: the bar grows from the middle, right for positive values.
+function traitRows(personality) {
+  return TRAITS.filter((t) => typeof personality[t] === "number").map((t) => {
+    const v = Math.max(-1, Math.min(1, personality[t]));
+    const left = v < 0 ? 50 + v * 50 : 50;
+    return `<span>${esc(t.replaceAll("_", " "))}</span><span class="track mid"><i style="margin-left:${left}%;width:${Math.abs(v) * 50}%"></i></span><span class="v">${num(v, 2)}</span>`;
+  }).join("");
+}
+
+// Trust: the probe's own table ({probe id: value} or a list of {probe_id, trust}), plus what
+// nearby probes show; strongest first.
+function trustEntries(p) {
+  const out = new Map();
+  const t = p.trust;
+  if (Array.isArray(t)) for (const e of t) { if (e && e.probe_id !== undefined) out.set(e.probe_id, e.trust ?? e.value); }
+  else if (t && typeof t === "object") for (const [k, v] of Object.entries(t)) out.set(k, typeof v === "object" && v ? v.trust ?? v.value : v);
+  for (const n of p.nearby_probes || []) if (n.trust && !out.has(n.probe_id)) out.set(n.probe_id, n.trust);
+  return [...out.entries()].filter(([, v]) => typeof v === "number").sort((a, b) => Math.abs(b[1]) - Math.abs(a[1]));
+}
+
+export function mindHtml(p) {
+  const traits = p.personality ? traitRows(p.personality) : "";
+  const quirks = (p.quirks || []).map((q) => `<span class="chip">${esc(q)}</span>`).join("");
+  const memories = (p.memories || []).slice(0, 6).map((m) =>
+    `<li><span class="muted">t ${esc(m.tick ?? "?")}</span> · ${esc(m.text || m.type)} <span class="muted">(${num(m.weight, 2)})</span></li>`).join("");
+  if (!traits && !quirks && !p.monologue && !memories) return "";
+  return `
+    <h4>Mind</h4>
+    ${p.monologue ? `<p class="monologue">“${esc(p.monologue)}”</p>` : ""}
+    ${traits ? `<div class="hbars traits">${traits}</div>` : ""}
+    ${quirks ? `<div class="chips quirks">${quirks}</div>` : ""}
+    ${memories ? `<ul class="evlist memories">${memories}</ul>` : ""}`;
+}
+
+export function socialHtml(p) {
+  const trust = trustEntries(p).slice(0, 12).map(([id, v]) =>
+    `<span>${link(id)}</span><span class="track mid"><i style="margin-left:${v < 0 ? 50 + Math.max(-1, v) * 50 : 50}%;width:${Math.min(1, Math.abs(v)) * 50}%"></i></span><span class="v">${num(v, 2)}</span>`).join("");
+  const inbox = (p.inbox || []).slice(-10).reverse().map((msg) =>
+    `<li><span class="muted">t ${esc(msg.arrival_tick ?? msg.sent_tick ?? "?")}</span> · ${msg.from ? link(msg.from) : "?"}${msg.broadcast ? ' <span class="muted">(broadcast)</span>' : ""}: ${esc(msg.content)}</li>`).join("");
+  return `
+    <h4>Trust</h4>
+    ${trust ? `<div class="hbars trust">${trust}</div>` : "<span class=muted>no dealings with other probes yet</span>"}
+    <h4>Messages</h4>
+    <ul class="evlist inbox">${inbox || "<li class=muted>none received</li>"}</ul>`;
 }
 
 export function probeHtml(p, { systemName, recent }) {
@@ -44,6 +94,8 @@ export function probeHtml(p, { systemName, recent }) {
       <dt>parent</dt><dd>${p.parent_id ? link(p.parent_id) : "<span class=muted>none (the original)</span>"}</dd>
       <dt>children</dt><dd>${children.length ? `<span class="chips">${children.map((c) => link(c)).join("")}</span>` : "<span class=muted>none yet</span>"}</dd>
     </dl>
+    ${mindHtml(p)}
+    ${socialHtml(p)}
     <h4>Cargo</h4>
     <div class="hbars">${cargoRows || "<span class=muted>empty</span>"}</div>
     <h4>Tech</h4>
