@@ -117,6 +117,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--token", default=os.environ.get("UNIVERSED_TOKEN"), help="agent token (UNIVERSED_TOKEN)"
     )
+    parser.add_argument(
+        "--assign",
+        action="append",
+        default=[],
+        metavar="PROBE:MISSION",
+        help="pin a probe to a mission of a fleet commander (universed.fleet); repeatable",
+    )
     parser.add_argument("--ticks", type=int, help="stop after answering this many ticks")
     parser.add_argument("--record", help="write each decision as a JSON line to this file")
     parser.add_argument(
@@ -126,6 +133,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--log-level", default="info", choices=("debug", "info", "warning", "error")
     )
     return parser
+
+
+def apply_pins(policy: Any, specs: Sequence[str]) -> None:
+    """``--assign PROBE:MISSION``: pin probes to missions of a fleet commander.
+
+    Raises:
+        ValueError: a malformed spec, or a policy that has no missions.
+        KeyError: an unknown mission.
+    """
+    if not specs:
+        return
+    pin = getattr(policy, "pin", None)
+    if not callable(pin):
+        raise ValueError("--assign needs a fleet commander (universed.fleet.FleetCommander)")
+    for spec in specs:
+        probe, sep, mission = spec.partition(":")
+        if not sep or not probe or not mission:
+            raise ValueError(f"--assign {spec!r}: expected PROBE:MISSION, e.g. 1-1:explore")
+        pin(probe, mission)
 
 
 def make_client(args: argparse.Namespace) -> AgentClient:
@@ -188,7 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         policy = load_policy(args.policy)
         client = make_client(args)
-    except (PolicyLoadError, ValueError) as exc:
+        apply_pins(policy, args.assign)
+    except (PolicyLoadError, ValueError, KeyError) as exc:
         print(f"universed agent: {exc}", file=sys.stderr)
         return 2
     record = open(args.record, "ab") if args.record else None  # noqa: SIM115
