@@ -56,9 +56,11 @@ bench: sim venv
 fuzz:
 	$(MAKE) -C sim fuzz
 
-## soak: minutes of abuse (1,000 agents) against a real daemon; not part of `make test`
+## soak: minutes of abuse (1,000 agents) against a real daemon, then 50 kills each of the sim
+## and of the daemon at random ticks (resumed state hash == uninterrupted run); not in `make test`
 soak: sim venv
 	$(PY) -m universed.soak
+	$(PY) -m universed.store --crash-soak 50
 
 ## install: a venv under PREFIX with universed and the plugins, plus the systemd unit and config
 PREFIX ?= /opt/universed
