@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import trio
 from helpers import agent, http, recv_type, register, running_daemon
 
@@ -80,10 +81,12 @@ async def test_ledger_records_hazards_and_pages_by_query() -> None:
         assert status == 200 and stats["probes_now"] == 1
 
 
-async def test_ledger_records_events_of_probes_nobody_observes() -> None:
+@pytest.mark.parametrize("scope", ["all", "controlled"])
+async def test_ledger_records_events_of_probes_nobody_observes(scope: str) -> None:
     # lockstep, no agents, default policy "wait": the daemon observes no probe at all, yet the
-    # tick reply's "events" list (pipe extension) still brings every probe's events
-    async with running_daemon(mode="paused", sim_args=("--populate", "2")) as d:
+    # tick reply's "events" list (pipe extension) still brings every probe's events; with
+    # ledger_scope = "controlled" the ledger keeps only controlled probes' events
+    async with running_daemon(mode="paused", sim_args=("--populate", "2"), ledger_scope=scope) as d:
         hazard = {"type": "hazard", "subtype": 0, "severity": 0.5, "probe_id": "1-2"}
         status, _ = await http(d.port, "POST", "/api/inject", {"event": hazard})
         assert status == 200
@@ -99,4 +102,5 @@ async def test_ledger_records_events_of_probes_nobody_observes() -> None:
         d.engine.ledger.flush()
         status, page = await http(d.port, "GET", "/api/events?probe=1-2&type=hazard")
         assert status == 200
-        assert [e["subtype"] for e in page["events"]] == ["solar_flare"], page
+        expected = ["solar_flare"] if scope == "all" else []
+        assert [e["subtype"] for e in page["events"]] == expected, page

@@ -209,3 +209,46 @@ def test_parse_query_accepts_good_parameters() -> None:
         "type": ["hazard", "mined"],
         "limit": 5,
     }
+
+
+async def test_a_slow_writer_slows_the_caller_instead_of_buffering(tmp_path: Path) -> None:
+    # the writer thread is held inside a commit: the queue fills to max_backlog, then the tick
+    # loop's await_room waits (without blocking trio) until the writer drains half of it
+    import threading
+
+    import trio
+    import trio.testing
+
+    ledger = Ledger(tmp_path / "ledger.sqlite", max_backlog=4)
+    gate = threading.Event()
+    real_commit = ledger._commit
+
+    def slow_commit(batches: list[Any]) -> None:
+        gate.wait(10)
+        real_commit(batches)
+
+    ledger._commit = slow_commit  # type: ignore[method-assign]
+    hazard = {"type": "hazard", "subtype": "solar_flare", "severity": 0.5}
+    tick = 0
+    while not ledger.behind:
+        tick += 1
+        ledger.record_tick(tick, [], events=[{"probe_id": "1-1", **hazard}])
+        assert tick < 50, "the backlog never reached max_backlog"
+    assert ledger.backlog > 4
+    waited = trio.Event()
+
+    async def tick_loop() -> None:
+        await ledger.await_room()
+        waited.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(tick_loop)
+        await trio.testing.wait_all_tasks_blocked()  # this task runs: trio is not blocked
+        assert not waited.is_set() and ledger.backlog > 2  # the tick loop waits for the writer
+        gate.set()
+        with trio.fail_after(10):
+            await waited.wait()
+    assert ledger.backlog <= 2 and ledger.waits == 1
+    ledger.flush()
+    assert len(ledger.query(type="hazard", limit=100)["events"]) == tick  # nothing dropped
+    ledger.close()

@@ -83,6 +83,7 @@ class Config:
     checkpoint_keep: int = attrs.field(default=3, validator=_at_least_two)
     journal_sync: Literal["normal", "full"] = "normal"
     fork_from: str = ""
+    ledger_scope: Literal["all", "controlled"] = "all"
     dashboard_max_observations: int = attrs.field(default=500, validator=_non_negative)
     dashboard_queue: int = attrs.field(default=1, validator=_positive)
     max_message_bytes: int = attrs.field(default=1 << 20, validator=_positive)

@@ -421,7 +421,8 @@ class Engine:
             "observe": observe,
             "detail": detail,
         }
-        if self.ledger is not None or self.hub.subscribers:
+        all_events = self.ledger is not None and self.config.ledger_scope == "all"
+        if all_events or self.hub.subscribers:
             request["events"] = True  # every probe's events, observed or not (ledger, feed)
         try:
             reply = await self.sim.request(request)
@@ -450,7 +451,7 @@ class Engine:
                 destroyed,
                 reply.get("rejected") or [],
                 registry.controller_name,
-                reply.get("events"),
+                reply.get("events") if all_events else None,
             )
         self._deliver(tick, obs_by_id, destroyed)
         for pid in destroyed:
@@ -479,6 +480,9 @@ class Engine:
             self.journal.append(Entry("hash", tick, {"hash": hashed["hash"]}))
         if self._since_checkpoint >= self.config.checkpoint_every:
             await self._checkpoint()
+        if self.ledger is not None and self.ledger.behind:
+            # bounded memory, nothing dropped: the universe runs at the ledger writer's pace
+            await self.ledger.await_room()
         t1 = time.perf_counter_ns()
         self.overhead_ns.append((t1 - t0) - (sim_t1 - sim_t0))
 
@@ -786,7 +790,7 @@ class Engine:
             "mode", "tick_rate", "agent_timeout_ms", "fallback_policy", "default_policy",
             "inherit_controller", "sim_timeout_ms", "checkpoint_every", "verify_every",
             "dashboard_max_observations", "log_level", "sim_config", "policies",
-            "lineage_policies", "newborn_policy",
+            "lineage_policies", "newborn_policy", "ledger_scope",
         }
     )  # fmt: skip
 

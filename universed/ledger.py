@@ -131,6 +131,8 @@ class Ledger:
         mining_window: mining is summed per (probe, resource, controller) and written as one
             ``mined`` row every this many ticks (1 = a row per mining tick).
         threaded: commit from a writer thread (False: commit inside `record_tick`).
+        max_backlog: ticks of rows the writer may have queued before `behind` says so; the
+            engine then waits (`await_room`) so memory stays bounded and no row is dropped.
     """
 
     def __init__(
@@ -140,8 +142,13 @@ class Ledger:
         record_mining: bool = True,
         mining_window: int = 100,
         threaded: bool = True,
+        max_backlog: int = 64,
     ) -> None:
         self.path = Path(path)
+        self.max_backlog = max_backlog
+        self.waits = 0  # times the tick loop waited for the writer (backpressure)
+        self._inflight = 0  # ticks in the writer's current transaction
+        self._room = threading.Condition()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.record_mining = record_mining
         self.mining_window = mining_window
@@ -294,14 +301,18 @@ class Ledger:
                 batches.append(more)
                 stop = more is None
             pending = [b for b in batches if b is not None]
+            self._inflight = len(pending)
             try:
                 if pending:
                     self._commit(pending)
             except sqlite3.Error:
                 log.exception("ledger: could not write %d tick(s); dropped", len(pending))
             finally:
+                self._inflight = 0
                 for _ in batches:
                     self._queue.task_done()
+                with self._room:
+                    self._room.notify_all()
             if stop:
                 return
 
@@ -320,6 +331,32 @@ class Ledger:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+
+    @property
+    def backlog(self) -> int:
+        """Ticks of rows not committed yet: queued, or in the writer's open transaction."""
+        return self._queue.qsize() + self._inflight
+
+    @property
+    def behind(self) -> bool:
+        """The writer has more than ``max_backlog`` ticks to commit: call `await_room`."""
+        return self._thread is not None and self.backlog > self.max_backlog
+
+    async def await_room(self) -> None:
+        """Wait (without blocking trio) until the backlog is down to half of ``max_backlog``.
+
+        The ledger never drops what happened and never buffers without end: when a universe
+        produces events faster than SQLite takes them, the tick loop slows to the writer's pace.
+        """
+        self.waits += 1
+        await trio.to_thread.run_sync(self._wait_room)
+
+    def _wait_room(self) -> None:
+        with self._room:
+            while self.backlog > self.max_backlog // 2 and self._thread is not None:
+                if not self._thread.is_alive():
+                    return
+                self._room.wait(timeout=1.0)
 
     def flush(self) -> None:
         """Block until every queued tick is committed."""
