@@ -134,14 +134,17 @@ def test_pins_rejections_errors_births_and_deaths() -> None:
     fleet.on_death("1-3")
     assert fleet.stats["mine"].probes == 1 and fleet.mission_of("1-3") is None
     assert fleet.describe()["missions"]["boom"]["errors"] == 1
-    with pytest.raises(KeyError, match="unknown mission 'fly'"):
+    with pytest.raises(ValueError, match="unknown mission 'fly'"):
         fleet.pin("1-2", "fly")
 
 
 def test_assign_flag() -> None:
     fleet = FleetCommander({"scan": Steady("scan"), "mine": Steady("mine")})
     apply_pins(fleet, ["1-4:mine"])
-    assert fleet.pins == {"1-4": "mine"} and fleet.mission_of("1-4") == "mine"
+    assert fleet.pins == {"1-4": "mine"} and fleet.mission_of("1-4") is None  # not seen yet
+    assert fleet.stats["mine"].probes == 0
+    assert fleet.decide(obs("1-4", 1)) == {"action": "mine"}
+    assert fleet.mission_of("1-4") == "mine" and fleet.stats["mine"].probes == 1
     with pytest.raises(ValueError, match="PROBE:MISSION"):
         apply_pins(fleet, ["1-4"])
     with pytest.raises(ValueError, match="needs a fleet commander"):

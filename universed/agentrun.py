@@ -139,8 +139,7 @@ def apply_pins(policy: Any, specs: Sequence[str]) -> None:
     """``--assign PROBE:MISSION``: pin probes to missions of a fleet commander.
 
     Raises:
-        ValueError: a malformed spec, or a policy that has no missions.
-        KeyError: an unknown mission.
+        ValueError: a malformed spec, an unknown mission, or a policy without missions.
     """
     if not specs:
         return
@@ -215,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         policy = load_policy(args.policy)
         client = make_client(args)
         apply_pins(policy, args.assign)
-    except (PolicyLoadError, ValueError, KeyError) as exc:
+    except (PolicyLoadError, ValueError) as exc:
         print(f"universed agent: {exc}", file=sys.stderr)
         return 2
     record = open(args.record, "ab") if args.record else None  # noqa: SIM115

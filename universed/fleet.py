@@ -213,10 +213,16 @@ class FleetCommander:
     # ------------------------------------------------------------------ the registry
 
     def pin(self, probe_id: str, mission: str) -> None:
-        """Give ``probe_id`` this mission for good (the strategy will not move it)."""
+        """Give ``probe_id`` this mission for good (the strategy will not move it); a probe not
+        seen yet gets it when it first shows up.
+
+        Raises:
+            ValueError: an unknown mission.
+        """
         self._check(mission)
         self.pins[probe_id] = mission
-        self._set(probe_id, mission, "pinned")
+        if probe_id in self.assignments:
+            self._set(probe_id, mission, "pinned")
 
     def unpin(self, probe_id: str) -> None:
         """Let the strategy decide for ``probe_id`` again (it keeps its mission for now)."""
@@ -228,7 +234,7 @@ class FleetCommander:
     def _check(self, mission: str) -> None:
         if mission not in self.missions:
             known = ", ".join(self.missions)
-            raise KeyError(f"unknown mission {mission!r}; missions: {known}")
+            raise ValueError(f"unknown mission {mission!r}; missions: {known}")
 
     def _set(self, probe_id: str, mission: str | None, why: str | None = None) -> None:
         old = self.assignments.get(probe_id)
