@@ -844,9 +844,8 @@ class Engine:
         if "newborn_policy" in applied:
             registry.newborn = new.newborn_policy
         if "lineage_policies" in applied:
-            registry.lineages = dict(new.lineage_policies)
-            probes = [*self.parents, *new.lineage_policies, *old.lineage_policies]
-            registry.apply_lineages(dict.fromkeys(probes), self.parents.get, old.lineage_policies)
+            registry.lineages = dict(new.lineage_policies)  # unborn roots: applied at birth
+            registry.apply_lineages(list(self.parents), self.parents.get, old.lineage_policies)
         if "agent_timeout_ms" in applied:
             self.agent_timeout = new.agent_timeout
         if "sim_timeout_ms" in applied:
