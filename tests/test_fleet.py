@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import trio
-from helpers import running_daemon
+from helpers import http, running_daemon
 
 from universed.agentrun import apply_pins
 from universed.agentrun import main as agent_main
@@ -219,3 +219,7 @@ async def test_in_process_fleet_gets_inherited_newborns() -> None:
         children = [p for p, m in fleet if m == "scan"]
         assert children
         assert all(daemon.registry.controller_name(c) == "commander" for c in children)
+        # the commander's own report, through the policy stats endpoint
+        status, stats = await http(daemon.port, "GET", "/api/policies/commander/stats")
+        assert status == 200 and stats["state"]["missions"]["scan"]["probes"] == len(children)
+        assert stats["state"]["missions"]["breed"]["probes"] == 1

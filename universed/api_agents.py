@@ -2,7 +2,8 @@
 
 - ``GET  /api/policies``: the installed in-process policies, with the probes each drives now;
 - ``GET  /api/policies/{name}/stats``: a policy's totals from the ledger (events by type, kg
-  mined by resource, probes seen) plus its current probes and error count;
+  mined by resource, probes seen) plus its current probes and error count, and ``state``: what
+  the policy's own ``describe()`` reports, if it has one (a fleet commander: its missions);
 - ``POST /api/probes/{probe_id}/controller`` ``{"controller": "explorer"}``: hand a probe to an
   in-process policy at run time (SpaceTraders' ``--assign SHIP:mission``). The registry keeps
   one controller per probe: a remote agent that held it gets a ``replaced`` error frame;
@@ -109,6 +110,12 @@ def register(
         ctrl = registry.policy_controller(name)
         stats["probes_now"] = len(ctrl.probes)
         stats["errors"] = ctrl.errors
+        describe = getattr(registry.policy_table[name], "describe", None)
+        if callable(describe):  # a policy's own report, e.g. a fleet commander's missions
+            try:
+                stats["state"] = orjson.loads(orjson.dumps(describe(), default=str))
+            except Exception as exc:  # a plugin's bug must not turn a read into a 500
+                stats["state_error"] = repr(exc)[:200]
         return _json(stats)
 
     @route("POST", "/api/probes/{probe_id}/controller")
