@@ -74,3 +74,42 @@ def test_find_sim_binary_prefers_env(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert find_sim_binary(str(fake)) == fake
     monkeypatch.setenv("UNIVERSED_SIM", str(tmp_path / "missing"))
     assert find_sim_binary().name == "universe-sim"
+
+
+async def test_sent_runs_once_before_the_reply_and_its_failure_kills_the_child() -> None:
+    recoveries: list[int] = []
+
+    async def recover(request: Any) -> None:
+        recoveries.append(1)
+
+    sim = SimSupervisor(find_sim_binary(), seed=7, timeout=5, recover=recover)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sim.run)
+        calls: list[str] = []
+
+        def journal() -> None:
+            # runs before the supervisor waits for anything: no other task has run yet
+            calls.append("sent" if not ran_meanwhile else "late")
+
+        ran_meanwhile = False
+
+        async def other() -> None:
+            nonlocal ran_meanwhile
+            ran_meanwhile = True
+
+        nursery.start_soon(other)
+        reply = await sim.request({"cmd": "tick", "actions": {}}, sent=journal)
+        assert reply["tick"] == 1 and calls == ["sent"]
+
+        # a commit that fails: the child may have applied the tick, so it must go
+        first_pid = sim.pid
+
+        def broken() -> None:
+            raise OSError("disk full")
+
+        with pytest.raises(OSError, match="disk full"):
+            await sim.request({"cmd": "tick", "actions": {}}, sent=broken)
+        with trio.fail_after(10):
+            await sim.wait_ready()  # the failure reset readiness: this waits for the new child
+        assert sim.pid != first_pid and sim.restarts == 1 and recoveries == [1]
+        nursery.cancel_scope.cancel()

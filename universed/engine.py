@@ -411,9 +411,10 @@ class Engine:
         actions = self._gather_actions()
         self.window.closed = True
         observe, detail = ("all", "full") if observe_all else self._observe_request()
-        # write-ahead: the row commits before the sim sees the tick; once it is committed the
-        # tick happened (a restart or a sim recovery replays it)
-        self.journal.append(Entry("tick", self.tick + 1, actions, [observe, detail]))
+        # write-ahead: the row commits as the request leaves (the supervisor's ``sent``), before
+        # anything can see the tick's result or run in between (a recovery included); once it
+        # is committed the tick happened (a restart or a sim recovery replays it)
+        entry = Entry("tick", self.tick + 1, actions, [observe, detail])
         sim_t0 = time.perf_counter_ns()
         request: dict[str, Any] = {
             "cmd": "tick",
@@ -425,7 +426,7 @@ class Engine:
         if all_events or self.hub.subscribers:
             request["events"] = True  # every probe's events, observed or not (ledger, feed)
         try:
-            reply = await self.sim.request(request)
+            reply = await self.sim.request(request, sent=lambda: self.journal.append(entry))
         except SimUnavailable:
             reply = await self._recovered_reply(self.tick + 1, self._recovery_serial)
         sim_t1 = time.perf_counter_ns()

@@ -235,8 +235,17 @@ class SimSupervisor:
         """Return once a live, recovered child is serving requests."""
         await self._ready.wait()
 
-    async def request(self, cmd: dict[str, Any]) -> dict[str, Any]:
+    async def request(
+        self, cmd: dict[str, Any], *, sent: Callable[[], object] | None = None
+    ) -> dict[str, Any]:
         """Send one command and return the reply (``ok`` is true).
+
+        ``sent`` (optional) is called exactly once, synchronously, as soon as the command is
+        on its way to the child (or known not to reach it), before this coroutine waits for
+        anything: the engine commits its write-ahead journal row there, so the commit overlaps
+        the sim's work and is done before any other task (a recovery included) can run. If it
+        raises, the child, which may have applied the command, is declared dead (and recovered
+        from the journal) and the exception propagates.
 
         Raises:
             SimError: the sim refused the command (state unchanged).
@@ -252,13 +261,17 @@ class SimSupervisor:
         except trio.WouldBlock:
             await lock.acquire()
         try:
-            return await self._raw(cmd)
+            return await self._raw(cmd, sent)
         finally:
             lock.release()
 
-    async def _raw(self, cmd: dict[str, Any]) -> dict[str, Any]:
+    async def _raw(
+        self, cmd: dict[str, Any], sent: Callable[[], object] | None = None
+    ) -> dict[str, Any]:
         child = self._child
         if child is None or child.dead:
+            if sent is not None:
+                sent()
             raise SimUnavailable("the sim is not running")
         self._next_id += 1
         rid = self._next_id
@@ -269,7 +282,13 @@ class SimSupervisor:
         # child whose reply is overdue, which ends the read below with BrokenResourceError.
         self._inflight_since = trio.current_time()
         try:
-            await self._send(child, orjson.dumps(cmd) + b"\n")
+            rest = self._write_now(child, orjson.dumps(cmd) + b"\n")
+            if sent is not None:
+                sent()
+            if rest is None:
+                raise trio.BrokenResourceError("the sim's stdin is closed")
+            if rest:
+                await child.stdin.send_all(rest)
             line = await child.read_line()
             completed = True
         except (trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -300,20 +319,18 @@ class SimSupervisor:
         return reply
 
     @staticmethod
-    async def _send(child: _Child, data: bytes) -> None:
-        """Write one request line: straight into the pipe when it has room (the common case,
-        no scheduler round trip), the rest through trio."""
+    def _write_now(child: _Child, data: bytes) -> bytes | None:
+        """Write what the pipe takes now (the whole line, usually: no scheduler round trip);
+        the rest, to be sent through trio; None if the child's stdin is gone (EPIPE)."""
         if child.stdin_fd is None:
-            await child.stdin.send_all(data)
-            return
+            return data
         try:
-            sent = os.write(child.stdin_fd, data)
+            written = os.write(child.stdin_fd, data)
         except BlockingIOError:
-            sent = 0
-        except OSError as exc:  # EPIPE: the child is gone
-            raise trio.BrokenResourceError(f"cannot write to the sim: {exc}") from None
-        if sent < len(data):
-            await child.stdin.send_all(data[sent:])
+            written = 0
+        except OSError:
+            return None
+        return data[written:]
 
     def _declare_dead(self, child: _Child) -> None:
         if not child.dead:
