@@ -113,7 +113,8 @@ def register(
         describe = getattr(registry.policy_table[name], "describe", None)
         if callable(describe):  # a policy's own report, e.g. a fleet commander's missions
             try:
-                stats["state"] = orjson.loads(orjson.dumps(describe(), default=str))
+                # encoded once, here, where a failure can still be reported
+                stats["state"] = orjson.Fragment(orjson.dumps(describe(), default=str))
             except Exception as exc:  # a plugin's bug must not turn a read into a 500
                 stats["state_error"] = repr(exc)[:200]
         return _json(stats)

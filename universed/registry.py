@@ -9,8 +9,9 @@ configured) or the fallback policy.
 Newborn probes get their parent's controller when that controller ``inherits``: policies (if
 ``inherit_controller``), fleet connections (``lineage`` always, explicit lists if
 ``inherit_controller``); a single-probe connection never does, since the agent protocol gives it
-exactly one probe. A newborn that inherits nothing gets the policy of its lineage (config
-``lineage_policies``: the nearest listed ancestor-or-self), else ``newborn_policy``.
+exactly one probe. A newborn listed itself in ``lineage_policies`` gets that policy even from
+an inheriting parent; one that inherits nothing gets its lineage's policy (the nearest listed
+ancestor), else ``newborn_policy``.
 """
 
 from __future__ import annotations
