@@ -373,7 +373,9 @@ void life_planet_props(const world *w, const star_system *s, int bi, planet_prop
     o->pressure_atm = world_q3(atm[b->type] * 2.0 * u2);
     o->water = b->type == BODY_GAS_GIANT || b->type == BODY_ICE_GIANT || b->type == BODY_ASTEROID_BELT
                    ? 0.0 : world_q3(b->abundance[RES_WATER] * (o->temp_k > 200 && o->temp_k < 380 ? 1.0 : 0.2));
-    o->magnetic = u3 < (b->type == BODY_GAS_GIANT || b->type == BODY_ICE_GIANT ? 0.9 : 0.4);
+    double thr = b->type == BODY_GAS_GIANT || b->type == BODY_ICE_GIANT ? 0.9 : 0.4;
+    o->magnetic = u3 < thr;
+    o->field = o->magnetic ? world_q3(0.3 + 0.7 * (thr - u3) / thr) : world_q3(0.249 * (u3 - thr) / (1.0 - thr));
     o->rings = (b->type == BODY_GAS_GIANT || b->type == BODY_ICE_GIANT) && u3 > 0.6;
     o->moons = 0;
     for (int k = 0; k < s->n_bodies; k++)
@@ -456,7 +458,7 @@ void life_write_personality(jbuf *b, const world *w, uint32_t idx) {
     jb_cstr(b, mono);
 }
 
-static void write_mem(jbuf *b, const mem_entry *m, double weight) {
+static void write_mem_ref(jbuf *b, const mem_entry *m, double weight, int ref) {
     event e;
     memset(&e, 0, sizeof e);
     e.tick = m->tick;
@@ -464,12 +466,23 @@ static void write_mem(jbuf *b, const mem_entry *m, double weight) {
     e.subtype = m->subtype;
     e.arg = m->arg;
     e.value = m->value;
+    if (ref) e.severity = observe_mem_severity(m); /* the reference text names it */
     char msg[160];
     life_event_text(&e, msg, sizeof msg);
     jb_sep(b);
     jb_puts(b, "{\"tick\":");
     jb_u64(b, m->tick);
     jb_key(b, "type");
+    if (ref) {
+        jb_u64(b, (uint64_t)observe_ref_type(m->type));
+        jb_key(b, "subtype");
+        jb_u64(b, (uint64_t)observe_ref_subtype(m->type, m->subtype, m->arg));
+        jb_key(b, "severity");
+        jb_double(b, observe_mem_severity(m));
+        jb_key(b, "description");
+        jb_cstr(b, msg);
+        jb_key(b, "kind");
+    }
     jb_cstr(b, world_event_type_names[m->type % EV_TYPE_COUNT]);
     jb_key(b, "weight");
     jb_double(b, world_q3(weight));
@@ -477,6 +490,8 @@ static void write_mem(jbuf *b, const mem_entry *m, double weight) {
     jb_cstr(b, msg);
     jb_putc(b, '}');
 }
+
+static void write_mem(jbuf *b, const mem_entry *m, double weight) { write_mem_ref(b, m, weight, 0); }
 
 void life_write_memories(jbuf *b, const world *w, uint32_t idx, int max) {
     const probe_life *l = &w->L[idx];
@@ -498,18 +513,34 @@ void life_write_memories(jbuf *b, const world *w, uint32_t idx, int max) {
     jb_putc(b, ']');
 }
 
-void life_write_history(jbuf *b, const world *w, uint32_t idx) {
+void life_write_history(jbuf *b, const world *w, uint32_t idx, int ref) {
     const probe_life *l = &w->L[idx];
     uint32_t n = l->hist_n < HIST_SLOTS ? l->hist_n : HIST_SLOTS;
     jb_key(b, "events");
     jb_putc(b, '[');
-    for (uint32_t k = l->hist_n - n; k < l->hist_n; k++) write_mem(b, &l->hist[k % HIST_SLOTS], l->hist[k % HIST_SLOTS].weight);
+    for (uint32_t k = l->hist_n - n; k < l->hist_n; k++)
+        write_mem_ref(b, &l->hist[k % HIST_SLOTS], l->hist[k % HIST_SLOTS].weight, ref);
     jb_putc(b, ']');
     jb_key(b, "events_total");
     jb_u64(b, l->hist_n);
 }
 
-void life_write_planet(jbuf *b, world *w, const star_system *s, int bi, int level) {
+/* Mass of a body in Earth masses, derived from its radius and type (not state): solid bodies
+ * M = R^3.7, ice giants R^2.1, gas giants R^2.4, an asteroid belt 0.0004; 3 significant digits. */
+static double body_mass_earth(int type, double radius) {
+    double m;
+    switch (type) {
+    case BODY_GAS_GIANT: m = pow(radius, 2.4); break;
+    case BODY_ICE_GIANT: m = pow(radius, 2.1); break;
+    case BODY_ASTEROID_BELT: m = 0.0004; break;
+    default: m = pow(radius, 3.7);
+    }
+    if (!(m > 0.0)) return 0.0;
+    double scale = pow(10.0, 2.0 - floor(log10(m)));
+    return round(m * scale) / scale;
+}
+
+void life_write_planet(jbuf *b, world *w, const star_system *s, int bi, int level, int ref) {
     planet_props pp;
     life_planet_props(w, s, bi, &pp);
     uint64_t hi, lo;
@@ -520,9 +551,19 @@ void life_write_planet(jbuf *b, world *w, const star_system *s, int bi, int leve
     jb_key(b, "name");
     jb_cstr(b, s->bodies[bi].name);
     jb_key(b, "type");
+    if (ref) {
+        jb_u64(b, s->bodies[bi].type);
+        jb_key(b, "type_name");
+    }
     jb_cstr(b, galaxy_body_type_names[s->bodies[bi].type]);
     jb_key(b, "orbit_au");
     jb_double(b, s->bodies[bi].orbit_au);
+    if (ref) {
+        jb_key(b, "orbital_radius_au");
+        jb_double(b, s->bodies[bi].orbit_au);
+        jb_key(b, "mass_earth");
+        jb_double(b, body_mass_earth(s->bodies[bi].type, pp.radius_earth));
+    }
     jb_key(b, "radius_earth");
     jb_double(b, pp.radius_earth);
     jb_key(b, "orbital_period_days");
@@ -534,7 +575,8 @@ void life_write_planet(jbuf *b, world *w, const star_system *s, int bi, int leve
     jb_key(b, "water_coverage");
     jb_double(b, pp.water);
     jb_key(b, "magnetic_field");
-    jb_bool(b, pp.magnetic);
+    if (ref) jb_double(b, pp.field);
+    else jb_bool(b, pp.magnetic);
     jb_key(b, "rings");
     jb_bool(b, pp.rings);
     jb_key(b, "moon_count");
@@ -549,7 +591,8 @@ void life_write_planet(jbuf *b, world *w, const star_system *s, int bi, int leve
     }
     jb_putc(b, ']');
     jb_key(b, "resources");
-    observe_resources_min(b, s, bi, level);
+    if (ref) observe_resources_all(b, s, bi, level);
+    else observe_resources_min(b, s, bi, level);
     alien_life al;
     life_alien(w, s, bi, &al);
     jb_key(b, "life");

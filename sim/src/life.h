@@ -36,6 +36,7 @@ void life_event_text(const event *e, char *msg, size_t n);
 /* ---- derived planet properties and alien life (pure functions of the galaxy seed) ---- */
 typedef struct planet_props {
     double radius_earth, period_days, temp_k, pressure_atm, water, habitability;
+    double field;    /* magnetic field strength (reference shape): >= 0.3 iff magnetic, else < 0.25 */
     int magnetic, rings, moons;
 } planet_props;
 void life_planet_props(const world *w, const star_system *s, int bi, planet_props *out);
@@ -55,7 +56,11 @@ void life_alien(const world *w, const star_system *s, int bi, alien_life *out);
 /* JSON writers used by observe.c */
 void life_write_personality(jbuf *b, const world *w, uint32_t idx);
 void life_write_memories(jbuf *b, const world *w, uint32_t idx, int max);
-void life_write_history(jbuf *b, const world *w, uint32_t idx);
-void life_write_planet(jbuf *b, world *w, const star_system *s, int bi, int level);
+/* ref: events in the reference shape (numeric type/subtype, severity, description beside
+ * universed's kind/weight/text). */
+void life_write_history(jbuf *b, const world *w, uint32_t idx, int ref);
+/* ref: the reference planet (numeric type, mass_earth, orbital_radius_au, numeric
+ * magnetic_field, all resources) beside universed's id/orbit_au/life/artifact. */
+void life_write_planet(jbuf *b, world *w, const star_system *s, int bi, int level, int ref);
 
 #endif

@@ -51,6 +51,171 @@ void observe_resources_min(jbuf *b, const star_system *s, int bi, int level) {
     jb_putc(b, '}');
 }
 
+void observe_resources_all(jbuf *b, const star_system *s, int bi, int level) {
+    jb_putc(b, '{');
+    for (int r = 0; r < RES_COUNT; r++) {
+        double a = level >= 1 ? s->bodies[bi].abundance[r] : 0.0;
+        if (level == 1) a = round(a * 10.0) / 10.0;
+        else if (level == 2) a = round(a * 100.0) / 100.0;
+        jb_key(b, galaxy_resource_names[r]);
+        jb_double(b, a);
+    }
+    jb_putc(b, '}');
+}
+
+/* ---------------------------------------------------------------- reference numbering */
+
+/* engine enum event_type -> reference number (docs/pipe-protocol.md "Reference numbering") */
+static const uint8_t ref_of_type[EV_TYPE_COUNT] = {
+    [EV_DISCOVERY] = 0, [EV_ANOMALY] = 1,    [EV_HAZARD] = 2,     [EV_ENCOUNTER] = 3, [EV_CRISIS] = 4,
+    [EV_WONDER] = 5,    [EV_THREAT] = 6,     [EV_ARRIVAL] = 7,    [EV_BORN] = 8,      [EV_REPLICATED] = 9,
+    [EV_DESTROYED] = 10, [EV_SURVEY] = 11,   [EV_DORMANT] = 12,   [EV_MESSAGE] = 13,  [EV_BEACON] = 14,
+    [EV_FORK] = 15,     [EV_TRADE] = 16,     [EV_STRUCTURE] = 17, [EV_PROPOSAL] = 18, [EV_RESEARCH] = 19,
+    [EV_ARTIFACT] = 20, [EV_CLAIM] = 21};
+
+int observe_ref_type(int type) { return ref_of_type[(unsigned)type % EV_TYPE_COUNT]; }
+
+int observe_type_from_ref(int64_t ref) {
+    if (ref < 0 || ref >= REF_TYPE_COUNT) return -1;
+    for (int t = 0; t < EV_TYPE_COUNT; t++)
+        if (ref_of_type[t] == ref) return t;
+    return -1;
+}
+
+int observe_ref_subtype(int type, int subtype, int arg) {
+    switch (type) {
+    case EV_HAZARD:
+    case EV_THREAT: return subtype % HZ_COUNT;
+    case EV_DISCOVERY: return subtype % DS_COUNT;
+    case EV_ENCOUNTER: return subtype % 4;
+    case EV_STRUCTURE:
+    case EV_CLAIM:
+    case EV_TRADE: return subtype % 3;
+    case EV_SURVEY:
+    case EV_ARRIVAL:
+    case EV_PROPOSAL:
+    case EV_RESEARCH: return subtype ? 1 : 0;
+    case EV_MESSAGE: return arg ? 1 : 0;
+    default: return 0;
+    }
+}
+
+const char *observe_subtype_name(int type, int subtype, int arg) {
+    static const char *const enc[] = {"alien_life", "civilization", "ruins", "alien_probe"};
+    static const char *const stc[] = {"started", "joined", "completed"};
+    static const char *const cl[] = {"claimed", "violation", "revoked"};
+    static const char *const trd[] = {"instant", "sent", "received"};
+    int n = observe_ref_subtype(type, subtype, arg);
+    switch (type) {
+    case EV_HAZARD:
+    case EV_THREAT: return world_hazard_names[n];
+    case EV_DISCOVERY: return world_discovery_names[n];
+    case EV_SURVEY:
+    case EV_ARRIVAL: return n ? "system" : "body";
+    case EV_ENCOUNTER: return enc[n];
+    case EV_STRUCTURE: return stc[n];
+    case EV_PROPOSAL: return n ? "resolved" : "opened";
+    case EV_CLAIM: return cl[n];
+    case EV_TRADE: return trd[n];
+    case EV_RESEARCH: return n ? "shared" : "completed";
+    case EV_MESSAGE: return n ? "broadcast" : "direct";
+    default: return NULL;
+    }
+}
+
+double observe_mem_severity(const mem_entry *m) {
+    if (m->type != EV_HAZARD || m->weight <= 0.0f) return 0.0; /* hazard weight = 0.3 + 0.7 severity */
+    double v = ((double)m->weight - 0.3) / 0.7;
+    return world_q3(v < 0.0 ? 0.0 : v > 1.0 ? 1.0 : v);
+}
+
+const char *const observe_structure_display[STRUCT_COUNT] = {
+    "Mining Station", "Relay Satellite", "Observatory", "Habitat", "Shipyard", "Factory"};
+
+void observe_scan_extra(jbuf *b, const star_system *t, double eta) {
+    jb_key(b, "system_id");
+    jb_id(b, t->id_hi, t->id_lo);
+    jb_key(b, "sector");
+    jb_putc(b, '[');
+    for (int k = 0; k < 3; k++) {
+        jb_sep(b);
+        jb_i64(b, t->sector[k]);
+    }
+    jb_putc(b, ']');
+    jb_key(b, "star_count");
+    jb_u64(b, 1);
+    jb_key(b, "estimated_travel_ticks");
+    jb_double(b, eta);
+}
+
+/* Effective temperature of a star, derived from what the galaxy stores: L = 4 pi R^2 sigma T^4 in
+ * solar units with the main-sequence radius R = M^0.8 (M < 1) or M^0.57, kept inside the
+ * class's range, rounded to a kelvin. Not state. */
+static double star_temp_k(const star_system *s) {
+    static const double lo[STAR_CLASS_COUNT] = {30000, 10000, 7500, 6000, 5200, 3700, 2400};
+    static const double hi[STAR_CLASS_COUNT] = {50000, 30000, 10000, 7500, 6000, 5200, 3700};
+    double m = s->mass > 0.01 ? s->mass : 0.01;
+    double r = m < 1.0 ? pow(m, 0.8) : pow(m, 0.57);
+    double t = 5778.0 * pow(s->luminosity / (r * r), 0.25);
+    int c = s->star_class % STAR_CLASS_COUNT;
+    if (t < lo[c]) t = lo[c];
+    if (t > hi[c]) t = hi[c];
+    return round(t);
+}
+
+/* The system a probe is in, as system_info (readable) or the reference "system" (ref). */
+static void write_system_info(jbuf *b, world *w, const probe *p, const star_system *s, int ref) {
+    int planets = 0;
+    for (int k = 0; k < s->n_bodies; k++) planets += s->bodies[k].parent == 0xFF;
+    jb_puts(b, "{\"id\":");
+    jb_id(b, s->id_hi, s->id_lo);
+    jb_key(b, "name");
+    jb_cstr(b, s->name);
+    jb_key(b, "star_count");
+    jb_u64(b, 1);
+    jb_key(b, "planet_count");
+    jb_u64(b, (uint64_t)planets);
+    jb_key(b, "stars");
+    jb_puts(b, "[{\"name\":");
+    jb_cstr(b, s->name);
+    jb_key(b, "class");
+    if (ref) jb_u64(b, s->star_class);
+    else jb_cstr(b, galaxy_star_class_names[s->star_class]);
+    jb_key(b, "luminosity_solar");
+    jb_double(b, s->luminosity);
+    jb_key(b, "mass_solar");
+    jb_double(b, s->mass);
+    if (ref) {
+        jb_key(b, "temp_k");
+        jb_u64(b, (uint64_t)star_temp_k(s));
+        jb_key(b, "class_name");
+        jb_cstr(b, galaxy_star_class_names[s->star_class]);
+    }
+    jb_key(b, "metallicity");
+    jb_double(b, world_q3(rng_unit(rng_hash3(w->seed ^ RNG_STREAM_PLANET, s->id_hi, s->id_lo)) * 0.6 - 0.3));
+    jb_puts(b, "}]");
+    jb_key(b, "planets");
+    jb_putc(b, '[');
+    for (int k = 0; k < s->n_bodies; k++) life_write_planet(b, w, s, k, p->survey[k], ref);
+    jb_putc(b, ']');
+    jb_putc(b, '}');
+}
+
+/* Tick a claim was made: the engine keeps only the claimant, so this is derived -- the latest
+ * "claimed" entry of the claimant's history ring made while or after the system was first
+ * explored, else the tick the system was first explored. */
+static uint64_t claim_tick(const world *w, uint32_t claimant, uint64_t sys_hi, uint64_t sys_lo) {
+    uint32_t *ex = hmap_get(&w->explored, sys_hi, sys_lo);
+    uint64_t first = ex ? *ex : 0;
+    const probe_life *l = &w->L[claimant];
+    uint32_t n = l->hist_n < HIST_SLOTS ? l->hist_n : HIST_SLOTS;
+    for (uint32_t k = l->hist_n; k > l->hist_n - n; k--) {
+        const mem_entry *m = &l->hist[(k - 1) % HIST_SLOTS];
+        if (m->type == EV_CLAIM && m->subtype == 0 && m->tick >= first) return m->tick;
+    }
+    return first;
+}
+
 static void write_last_action(jbuf *b, world *w, const probe *p) {
     jb_key(b, "last_action");
     if (p->act_tick != w->tick || p->act_tick == 0) {
@@ -133,10 +298,12 @@ static void write_last_action(jbuf *b, world *w, const probe *p) {
             jb_double(b, hits[i].distance_ly);
             jb_key(b, "fuel_needed");
             jb_double(b, hits[i].distance_ly * world_fuel_per_ly(p));
+            double eta = ceil(hits[i].distance_ly / (world_speed_c(w, p) / 365.25));
             jb_key(b, "eta_ticks");
-            jb_double(b, ceil(hits[i].distance_ly / (world_speed_c(w, p) / 365.25)));
+            jb_double(b, eta);
             jb_key(b, "explored");
             jb_bool(b, hmap_get(&w->explored, t->id_hi, t->id_lo) != NULL);
+            observe_scan_extra(b, t, eta);
             jb_putc(b, '}');
         }
         jb_puts(b, "]}");
@@ -145,28 +312,6 @@ static void write_last_action(jbuf *b, world *w, const probe *p) {
     default: jb_null(b);
     }
     jb_putc(b, '}');
-}
-
-static const char *event_subtype(const event *e) {
-    static const char *const enc[] = {"alien_life", "civilization", "ruins", "alien_probe"};
-    static const char *const stc[] = {"started", "joined", "completed"};
-    static const char *const cl[] = {"claimed", "violation", "revoked"};
-    static const char *const trd[] = {"instant", "sent", "received"};
-    switch (e->type) {
-    case EV_HAZARD:
-    case EV_THREAT: return world_hazard_names[e->subtype % HZ_COUNT];
-    case EV_DISCOVERY: return world_discovery_names[e->subtype % DS_COUNT];
-    case EV_SURVEY:
-    case EV_ARRIVAL: return e->subtype ? "system" : "body";
-    case EV_ENCOUNTER: return enc[e->subtype % 4];
-    case EV_STRUCTURE: return stc[e->subtype % 3];
-    case EV_PROPOSAL: return e->subtype ? "resolved" : "opened";
-    case EV_CLAIM: return cl[e->subtype % 3];
-    case EV_TRADE: return trd[e->subtype % 3];
-    case EV_RESEARCH: return e->subtype ? "shared" : "completed";
-    case EV_MESSAGE: return e->arg ? "broadcast" : "direct";
-    default: return NULL;
-    }
 }
 
 static void write_event_obj(jbuf *b, const event *e, int with_probe) {
@@ -182,7 +327,7 @@ static void write_event_obj(jbuf *b, const event *e, int with_probe) {
     }
     jb_cstr(b, world_event_type_names[e->type % EV_TYPE_COUNT]);
     jb_key(b, "subtype");
-    const char *sub = event_subtype(e);
+    const char *sub = observe_subtype_name(e->type, e->subtype, e->arg);
     if (sub) jb_cstr(b, sub);
     else jb_null(b);
     jb_key(b, "severity");
@@ -236,6 +381,158 @@ static void write_msg(jbuf *b, const message *m) {
     jb_key(b, "relayed");
     jb_bool(b, m->relayed);
     jb_putc(b, '}');
+}
+
+/* The latest 5 history entries: readable {tick, type, message} or the reference form
+ * {tick, type, subtype, severity, description} (numbers) with kind and message beside them. */
+static void write_recent_events(jbuf *b, const probe_life *l, int ref) {
+    jb_putc(b, '[');
+    uint32_t n = l->hist_n < 5 ? l->hist_n : 5;
+    for (uint32_t k = l->hist_n - n; k < l->hist_n; k++) {
+        const mem_entry *m = &l->hist[k % HIST_SLOTS];
+        event e;
+        memset(&e, 0, sizeof e);
+        e.tick = m->tick;
+        e.type = m->type;
+        e.subtype = m->subtype;
+        e.arg = m->arg;
+        e.value = m->value;
+        if (ref) e.severity = observe_mem_severity(m); /* the reference text names it */
+        char msg[160];
+        life_event_text(&e, msg, sizeof msg);
+        jb_sep(b);
+        jb_puts(b, "{\"tick\":");
+        jb_u64(b, m->tick);
+        jb_key(b, "type");
+        if (ref) {
+            jb_u64(b, (uint64_t)observe_ref_type(m->type));
+            jb_key(b, "subtype");
+            jb_u64(b, (uint64_t)observe_ref_subtype(m->type, m->subtype, m->arg));
+            jb_key(b, "severity");
+            jb_double(b, observe_mem_severity(m));
+            jb_key(b, "description");
+            jb_cstr(b, msg);
+            jb_key(b, "kind");
+        }
+        jb_cstr(b, world_event_type_names[m->type % EV_TYPE_COUNT]);
+        jb_key(b, "message");
+        jb_cstr(b, msg);
+        jb_putc(b, '}');
+    }
+    jb_putc(b, ']');
+}
+
+#define REF_MAX_RELAYS 32
+
+/* The "reference" overlay: reference forms of the keys whose readable shapes differ
+ * (docs/pipe-protocol.md "Reference overlay"). Written last in a full observation. */
+static void observe_reference(jbuf *b, world *w, uint32_t idx) {
+    const probe *p = &w->p[idx];
+    const probe_life *l = &w->L[idx];
+    int in_sys = p->location != LOC_INTERSTELLAR;
+    const star_system *s = world_probe_system(w, p);
+    jb_key(b, "reference");
+    jb_puts(b, "{\"system\":");
+    if (in_sys && s) write_system_info(b, w, p, s, 1);
+    else jb_null(b);
+    jb_key(b, "recent_events");
+    write_recent_events(b, l, 1);
+    jb_key(b, "trust");
+    jb_putc(b, '[');
+    {
+        int n = 0;
+        for (uint32_t e = l->trust_head; e && n < 32; n++) {
+            const trust_rec *t = &w->trust[e - 1];
+            uint32_t other = t->a == idx ? t->b : t->a;
+            jb_sep(b);
+            jb_puts(b, "{\"probe_id\":");
+            jb_id(b, PROBE_ID_HI, (uint64_t)other + 1);
+            jb_key(b, "trust");
+            jb_double(b, t->v);
+            jb_putc(b, '}');
+            e = t->a == idx ? t->next_a : t->next_b;
+        }
+    }
+    jb_putc(b, ']');
+    jb_key(b, "relay_network");
+    jb_putc(b, '[');
+    {
+        double pos[3] = {0, 0, 0};
+        society_position(w, p, pos);
+        double range = society_comm_range(p);
+        int n = 0;
+        for (uint32_t k = 0; k < w->n_st && n < REF_MAX_RELAYS; k++) {
+            const structure *x = &w->st[k];
+            if (x->type != ST_RELAY || !x->finished) continue;
+            const star_system *rs = galaxy_system(&w->gal, x->sys_hi, x->sys_lo);
+            if (!rs) continue;
+            double dd = 0;
+            for (int c = 0; c < 3; c++) dd += (rs->pos[c] - pos[c]) * (rs->pos[c] - pos[c]);
+            double dist = sqrt(dd);
+            if (dist > range) continue;
+            jb_sep(b);
+            jb_puts(b, "{\"system_id\":");
+            jb_id(b, x->sys_hi, x->sys_lo);
+            jb_key(b, "distance_ly");
+            jb_double(b, world_q3(dist));
+            jb_key(b, "owner");
+            jb_id(b, PROBE_ID_HI, (uint64_t)x->owner + 1);
+            jb_key(b, "structure_id");
+            jb_u64(b, (uint64_t)k + 1);
+            jb_key(b, "range_ly");
+            jb_double(b, RELAY_RANGE_LY);
+            jb_putc(b, '}');
+            n++;
+        }
+    }
+    jb_putc(b, ']');
+    jb_key(b, "research");
+    if (p->research) {
+        jb_puts(b, "{\"domain\":");
+        jb_u64(b, (uint64_t)p->research - 1);
+        jb_key(b, "progress");
+        jb_double(b, world_q6(1.0 - (double)p->research_left / p->research_total));
+        jb_key(b, "ticks_remaining");
+        jb_u64(b, p->research_left);
+        jb_key(b, "domain_name");
+        jb_cstr(b, world_tech_names[p->research - 1]);
+        jb_putc(b, '}');
+    } else {
+        jb_null(b);
+    }
+    jb_key(b, "visible_structures");
+    jb_putc(b, '[');
+    if (in_sys) {
+        uint32_t *h = hmap_get(&w->st_ix, p->sys_hi, p->sys_lo);
+        for (uint32_t e = h ? *h : 0; e; e = w->st[e - 1].next) {
+            const structure *x = &w->st[e - 1];
+            jb_sep(b);
+            jb_puts(b, "{\"builder\":");
+            jb_id(b, PROBE_ID_HI, (uint64_t)x->owner + 1);
+            jb_key(b, "type");
+            jb_u64(b, x->type);
+            jb_key(b, "name");
+            jb_cstr(b, observe_structure_display[x->type % STRUCT_COUNT]);
+            jb_key(b, "progress");
+            jb_double(b, x->progress);
+            jb_key(b, "complete");
+            jb_bool(b, x->finished != 0);
+            jb_key(b, "id");
+            jb_u64(b, e);
+            jb_key(b, "kind");
+            jb_cstr(b, world_structure_names[x->type % STRUCT_COUNT]);
+            jb_key(b, "owner");
+            jb_id(b, PROBE_ID_HI, (uint64_t)x->owner + 1);
+            jb_key(b, "builders");
+            jb_putc(b, '[');
+            for (int k = 0; k < x->n_builders; k++) {
+                jb_sep(b);
+                jb_id(b, PROBE_ID_HI, (uint64_t)x->builder[k] + 1);
+            }
+            jb_puts(b, "]}");
+        }
+    }
+    jb_puts(b, "]}");
 }
 
 /* The living-universe fields of an observation (docs/pipe-protocol.md "Observation"). */
@@ -313,64 +610,11 @@ static void observe_living(jbuf *b, world *w, uint32_t idx) {
     jb_putc(b, '}');
     /* the system, as the reference engine shows it */
     jb_key(b, "system_info");
-    if (in_sys && s) {
-        int planets = 0;
-        for (int k = 0; k < s->n_bodies; k++) planets += s->bodies[k].parent == 0xFF;
-        jb_puts(b, "{\"id\":");
-        jb_id(b, s->id_hi, s->id_lo);
-        jb_key(b, "name");
-        jb_cstr(b, s->name);
-        jb_key(b, "star_count");
-        jb_u64(b, 1);
-        jb_key(b, "planet_count");
-        jb_u64(b, (uint64_t)planets);
-        jb_key(b, "stars");
-        jb_puts(b, "[{\"name\":");
-        jb_cstr(b, s->name);
-        jb_key(b, "class");
-        jb_cstr(b, galaxy_star_class_names[s->star_class]);
-        jb_key(b, "luminosity_solar");
-        jb_double(b, s->luminosity);
-        jb_key(b, "mass_solar");
-        jb_double(b, s->mass);
-        jb_key(b, "metallicity");
-        jb_double(b, world_q3(rng_unit(rng_hash3(w->seed ^ RNG_STREAM_PLANET, s->id_hi, s->id_lo)) * 0.6 - 0.3));
-        jb_puts(b, "}]");
-        jb_key(b, "planets");
-        jb_putc(b, '[');
-        for (int k = 0; k < s->n_bodies; k++) life_write_planet(b, w, s, k, p->survey[k]);
-        jb_putc(b, ']');
-        jb_putc(b, '}');
-    } else {
-        jb_null(b);
-    }
+    if (in_sys && s) write_system_info(b, w, p, s, 0);
+    else jb_null(b);
     /* recent events: the latest history entries */
     jb_key(b, "recent_events");
-    jb_putc(b, '[');
-    {
-        uint32_t n = l->hist_n < 5 ? l->hist_n : 5;
-        for (uint32_t k = l->hist_n - n; k < l->hist_n; k++) {
-            const mem_entry *m = &l->hist[k % HIST_SLOTS];
-            event e;
-            memset(&e, 0, sizeof e);
-            e.tick = m->tick;
-            e.type = m->type;
-            e.subtype = m->subtype;
-            e.arg = m->arg;
-            e.value = m->value;
-            char msg[160];
-            life_event_text(&e, msg, sizeof msg);
-            jb_sep(b);
-            jb_puts(b, "{\"tick\":");
-            jb_u64(b, m->tick);
-            jb_key(b, "type");
-            jb_cstr(b, world_event_type_names[m->type % EV_TYPE_COUNT]);
-            jb_key(b, "message");
-            jb_cstr(b, msg);
-            jb_putc(b, '}');
-        }
-    }
-    jb_putc(b, ']');
+    write_recent_events(b, l, 0);
     jb_key(b, "nearby_probes");
     jb_putc(b, '[');
     if (in_sys) {
@@ -415,6 +659,8 @@ static void observe_living(jbuf *b, world *w, uint32_t idx) {
             jb_key(b, "message");
             jb_cstr(b, x->text);
             jb_key(b, "tick");
+            jb_u64(b, x->tick);
+            jb_key(b, "placed_tick");
             jb_u64(b, x->tick);
             jb_putc(b, '}');
         }
@@ -479,6 +725,10 @@ static void observe_living(jbuf *b, world *w, uint32_t idx) {
             jb_id(b, PROBE_ID_HI, *c);
             jb_key(b, "mine");
             jb_bool(b, *c == idx + 1);
+            jb_key(b, "claimer");
+            jb_id(b, PROBE_ID_HI, *c);
+            jb_key(b, "tick");
+            jb_u64(b, claim_tick(w, *c - 1, p->sys_hi, p->sys_lo));
             jb_putc(b, '}');
         }
     }
@@ -507,6 +757,12 @@ static void observe_living(jbuf *b, world *w, uint32_t idx) {
             jb_key(b, "my_vote");
             if (v) jb_bool(b, *v == 2);
             else jb_null(b);
+            jb_key(b, "idx");
+            jb_u64(b, k);
+            jb_key(b, "for");
+            jb_u64(b, q->yes);
+            jb_key(b, "against");
+            jb_u64(b, q->no);
             jb_putc(b, '}');
             shown++;
         }
@@ -728,6 +984,7 @@ void observe_probe(jbuf *b, world *w, uint32_t idx, int detail) {
         jb_key(b, "cargo_capacity");
         jb_double(b, CARGO_CAP);
     }
+    if ((detail & (OBSERVE_REFERENCE | OBSERVE_COMPACT)) == OBSERVE_REFERENCE) observe_reference(b, w, idx);
     jb_putc(b, '}');
 }
 

@@ -84,6 +84,23 @@ static int want_probe(proto *P, const json_node *root, const char *key, perr *e,
     return 0;
 }
 
+/* Optional "shape": absent, null or "readable" -> 0; "reference" -> 1; else bad_request. */
+static int want_shape(proto *P, const json_node *root, perr *e, int *ref) {
+    const json_node *v = json_get(&P->doc, root, "shape");
+    *ref = 0;
+    if (!v || v->type == JSON_NULL || json_is_str(v, &P->doc, "readable")) return 0;
+    if (json_is_str(v, &P->doc, "reference")) {
+        *ref = 1;
+        return 0;
+    }
+    if (v->type == JSON_STRING) {
+        size_t n;
+        const char *sv = json_str(&P->doc, v, &n);
+        return fail(e, "bad_request", "field 'shape' must be \"reference\" or \"readable\", got \"%.40s\"", sv);
+    }
+    return fail(e, "bad_request", "field 'shape' must be \"reference\" or \"readable\", got %s", json_type_name(v));
+}
+
 typedef struct keyed_action {
     tick_action a; /* the action */
     size_t pos;    /* position in the request, to keep the first of duplicates */
@@ -220,6 +237,21 @@ static int cmd_tick(proto *P, const json_node *root, perr *e) {
     if (json_is_str(det, d, "compact")) flags = OBSERVE_COMPACT;
     else if (det && det->type != JSON_NULL && !json_is_str(det, d, "full"))
         return fail(e, "bad_request", "field 'detail' must be \"full\" or \"compact\"");
+    const json_node *refn = json_get(d, root, "reference");
+    enum observe_mode ref_mode = OBSERVE_NONE;
+    if (refn && refn->type != JSON_NULL) {
+        if (json_is_str(refn, d, "all")) ref_mode = OBSERVE_ALL;
+        else if (refn->type == JSON_ARRAY) {
+            for (const json_node *c = json_child(d, refn); c; c = json_next(d, c))
+                if (c->type != JSON_STRING)
+                    return fail(e, "bad_request", "field 'reference' must list probe id strings, found %s",
+                                json_type_name(c));
+            ref_mode = OBSERVE_LIST;
+        } else {
+            return fail(e, "bad_request", "field 'reference' must be \"all\", null or a list of probe ids, got %s",
+                        refn->type == JSON_STRING ? "another string" : json_type_name(refn));
+        }
+    }
     const json_node *want_ev = json_get(d, root, "events");
     if (want_ev && want_ev->type != JSON_NULL && want_ev->type != JSON_TRUE && want_ev->type != JSON_FALSE)
         return fail(e, "bad_request", "field 'events' must be true or false, got %s", json_type_name(want_ev));
@@ -233,6 +265,25 @@ static int cmd_tick(proto *P, const json_node *root, perr *e) {
 
     tick_run(w, P->acts, (size_t)n); /* from here on the tick has happened: no more errors */
 
+    /* probes given the reference overlay: all, or a byte map of the listed ones (resolved after
+     * the tick, so probes born in it can be named); unknown ids are skipped like in 'observe' */
+    uint8_t *want_ref = NULL;
+    if (ref_mode == OBSERVE_LIST && refn->count && mode != OBSERVE_NONE) {
+        want_ref = calloc(w->n_probes, 1);
+        if (want_ref) {
+            for (const json_node *c = json_child(d, refn); c; c = json_next(d, c)) {
+                size_t sl;
+                const char *s = json_str(d, c, &sl);
+                uint64_t hi, lo;
+                int64_t idx;
+                if (!world_parse_id(s, sl, &hi, &lo) && (idx = world_probe_index(w, hi, lo)) >= 0) want_ref[idx] = 1;
+            }
+        } else {
+            b->oom = 1; /* answered as io_error by proto_handle */
+        }
+    }
+    int ref_all = ref_mode == OBSERVE_ALL ? OBSERVE_REFERENCE : 0;
+#define REF_FLAGS(i) (flags | ref_all | (want_ref && want_ref[i] ? OBSERVE_REFERENCE : 0))
     jb_key(b, "tick");
     jb_u64(b, w->tick);
     jb_key(b, "observations");
@@ -241,7 +292,7 @@ static int cmd_tick(proto *P, const json_node *root, perr *e) {
         for (uint32_t i = 0; i < w->n_probes; i++) {
             /* live probes, and destroyed ones only in the tick they died (they have events) */
             if (w->p[i].status == ST_DESTROYED && !(w->p[i].ev_epoch == w->epoch && w->p[i].ev_head)) continue;
-            observe_probe(b, w, i, flags);
+            observe_probe(b, w, i, REF_FLAGS(i));
         }
     } else if (mode == OBSERVE_LIST) {
         for (const json_node *c = json_child(d, obs); c; c = json_next(d, c)) {
@@ -250,9 +301,11 @@ static int cmd_tick(proto *P, const json_node *root, perr *e) {
             uint64_t hi, lo;
             int64_t idx;
             if (world_parse_id(s, sl, &hi, &lo) || (idx = world_probe_index(w, hi, lo)) < 0) continue;
-            observe_probe(b, w, (uint32_t)idx, flags);
+            observe_probe(b, w, (uint32_t)idx, REF_FLAGS(idx));
         }
     }
+#undef REF_FLAGS
+    free(want_ref);
     jb_putc(b, ']');
     write_id_list(b, "born", w->born, w->n_born);
     write_id_list(b, "destroyed", w->died, w->n_died);
@@ -516,11 +569,21 @@ static int parse_subtype(proto *P, const json_node *n, const char *const *names,
     return -1;
 }
 
-/* Event types a scenario or inject may name beyond hazard/discovery. -1 if none. */
-static int scripted_type(proto *P, const json_node *n) {
-    static const int kinds[] = {EV_HAZARD, EV_DISCOVERY, EV_THREAT, EV_ANOMALY, EV_ENCOUNTER, EV_CRISIS, EV_WONDER};
-    for (size_t k = 0; k < sizeof kinds / sizeof *kinds; k++)
-        if (json_is_str(n, &P->doc, world_event_type_names[kinds[k]])) return kinds[k];
+/* Event types a scenario or inject may name. */
+static const int scriptable_kinds[] = {EV_HAZARD, EV_DISCOVERY, EV_THREAT, EV_ANOMALY, EV_ENCOUNTER, EV_CRISIS, EV_WONDER};
+#define SCRIPTABLE_TYPES "hazard (2), discovery (0), threat (6), anomaly (1), encounter (3), crisis (4), wonder (5)"
+
+/* t (enum event_type) if scriptable, else -1. */
+static int scriptable_type(int t) {
+    for (size_t k = 0; k < sizeof scriptable_kinds / sizeof *scriptable_kinds; k++)
+        if (scriptable_kinds[k] == t) return t;
+    return -1;
+}
+
+/* The scriptable type a string node names, or -1. */
+static int scripted_type_in(const json_doc *d, const json_node *n) {
+    for (size_t k = 0; k < sizeof scriptable_kinds / sizeof *scriptable_kinds; k++)
+        if (json_is_str(n, d, world_event_type_names[scriptable_kinds[k]])) return scriptable_kinds[k];
     return -1;
 }
 
@@ -531,9 +594,20 @@ static int cmd_inject(proto *P, const json_node *root, perr *e) {
     if (!ev || ev->type != JSON_OBJECT) return fail(e, "bad_request", "field 'event' must be an object");
     const json_node *type = json_get(d, ev, "type");
     int is_hazard, kind = -1;
-    if (json_is_str(type, d, "hazard")) is_hazard = 1;
+    if (type && type->type == JSON_NUMBER) { /* the reference numbering */
+        int64_t tv;
+        int t = json_as_i64(d, type, &tv) ? -1 : observe_type_from_ref(tv);
+        if (t < 0)
+            return fail(e, "bad_request", "event.type number must be an integer 0..%d (reference numbering)",
+                        REF_TYPE_COUNT - 1);
+        if (scriptable_type(t) < 0)
+            return fail(e, "bad_request", "event.type %d (%s) cannot be injected; one of %s", (int)tv,
+                        world_event_type_names[t], SCRIPTABLE_TYPES);
+        kind = t == EV_HAZARD || t == EV_DISCOVERY ? -1 : t;
+        is_hazard = t == EV_HAZARD || t == EV_THREAT;
+    } else if (json_is_str(type, d, "hazard")) is_hazard = 1;
     else if (json_is_str(type, d, "discovery")) is_hazard = 0;
-    else if ((kind = scripted_type(P, type)) >= 0) is_hazard = kind == EV_THREAT;
+    else if ((kind = scripted_type_in(d, type)) >= 0) is_hazard = kind == EV_THREAT;
     else return fail(e, "bad_request", "event.type must be one of hazard, discovery, threat, anomaly, encounter, crisis, wonder");
     int sub = is_hazard ? HZ_SOLAR_FLARE : DS_ANOMALY;
     const json_node *st = json_get(d, ev, "subtype");
@@ -708,6 +782,8 @@ static int cmd_scan(proto *P, const json_node *root, perr *e) {
     uint32_t idx;
     const char *key = !json_get(&P->doc, root, "probe_id") && json_get(&P->doc, root, "probe") ? "probe" : "probe_id";
     if (want_probe(P, root, key, e, &idx)) return -1;
+    int ref;
+    if (want_shape(P, root, e, &ref)) return -1;
     int64_t limit = 50;
     const json_node *l = json_get(&P->doc, root, "limit");
     if (l && l->type != JSON_NULL && (json_as_i64(&P->doc, l, &limit) || limit < 1 || limit > 500))
@@ -741,7 +817,8 @@ static int cmd_scan(proto *P, const json_node *root, perr *e) {
         jb_key(b, "name");
         jb_cstr(b, t->name);
         jb_key(b, "star_class");
-        jb_cstr(b, galaxy_star_class_names[t->star_class]);
+        if (ref) jb_u64(b, t->star_class);
+        else jb_cstr(b, galaxy_star_class_names[t->star_class]);
         jb_key(b, "luminosity_solar");
         jb_double(b, t->luminosity);
         jb_key(b, "position");
@@ -757,13 +834,19 @@ static int cmd_scan(proto *P, const json_node *root, perr *e) {
         jb_double(b, hits[i].distance_ly);
         jb_key(b, "fuel_needed");
         jb_double(b, hits[i].distance_ly * world_fuel_per_ly(p));
+        double eta = ceil(hits[i].distance_ly / (world_speed_c(w, p) / 365.25));
         jb_key(b, "eta_ticks");
-        jb_double(b, ceil(hits[i].distance_ly / (world_speed_c(w, p) / 365.25)));
+        jb_double(b, eta);
         jb_key(b, "explored");
         jb_bool(b, hmap_get(&w->explored, t->id_hi, t->id_lo) != NULL);
         jb_key(b, "claimed_by");
         if (c && *c) jb_id(b, PROBE_ID_HI, *c);
         else jb_null(b);
+        observe_scan_extra(b, t, eta);
+        if (ref) {
+            jb_key(b, "star_class_name");
+            jb_cstr(b, galaxy_star_class_names[t->star_class]);
+        }
         jb_putc(b, '}');
     }
     jb_putc(b, ']');
@@ -819,16 +902,18 @@ static int cmd_history(proto *P, const json_node *root, perr *e) {
     uint32_t idx;
     const char *key = !json_get(&P->doc, root, "probe_id") && json_get(&P->doc, root, "probe") ? "probe" : "probe_id";
     if (want_probe(P, root, key, e, &idx)) return -1;
+    int ref;
+    if (want_shape(P, root, e, &ref)) return -1;
     jb_key(&P->out, "tick");
     jb_u64(&P->out, P->w.tick);
     jb_key(&P->out, "probe_id");
     jb_id(&P->out, PROBE_ID_HI, (uint64_t)idx + 1);
-    life_write_history(&P->out, &P->w, idx);
+    life_write_history(&P->out, &P->w, idx, ref);
     life_write_memories(&P->out, &P->w, idx, MEM_SLOTS);
     return 0;
 }
 
-static void write_scenario(proto *P) {
+static void write_scenario(proto *P, int ref) {
     world *w = &P->w;
     jbuf *b = &P->out;
     jb_key(b, "scenario");
@@ -844,6 +929,10 @@ static void write_scenario(proto *P) {
         jb_puts(b, "{\"at_tick\":");
         jb_u64(b, x->at_tick);
         jb_key(b, "type");
+        if (ref) {
+            jb_u64(b, (uint64_t)observe_ref_type(x->type));
+            jb_key(b, "kind");
+        }
         jb_cstr(b, world_event_type_names[x->type]);
         jb_key(b, "subtype");
         jb_u64(b, x->subtype);
@@ -905,9 +994,23 @@ static int parse_scenario(proto *P, const json_doc *d, const json_node *obj, per
         }
         const json_node *ty = json_get(d, x, "type");
         int kind = -1;
-        static const int kinds[] = {EV_HAZARD, EV_DISCOVERY, EV_THREAT, EV_ANOMALY, EV_ENCOUNTER, EV_CRISIS, EV_WONDER};
-        for (size_t q = 0; q < sizeof kinds / sizeof *kinds; q++)
-            if (json_is_str(ty, d, world_event_type_names[kinds[q]])) kind = kinds[q];
+        if (ty && ty->type == JSON_NUMBER) {
+            int64_t tv;
+            int et = json_as_i64(d, ty, &tv) ? -1 : observe_type_from_ref(tv);
+            if (et < 0) {
+                free(arr);
+                return fail(e, "bad_request", "scenario event %u: 'type' number must be an integer 0..%d (reference numbering)",
+                            k, REF_TYPE_COUNT - 1);
+            }
+            kind = scriptable_type(et);
+            if (kind < 0) {
+                free(arr);
+                return fail(e, "bad_request", "scenario event %u: 'type' %d (%s) cannot be scheduled; one of %s", k,
+                            (int)tv, world_event_type_names[et], SCRIPTABLE_TYPES);
+            }
+        } else {
+            kind = scripted_type_in(d, ty);
+        }
         if (kind < 0) {
             free(arr);
             return fail(e, "bad_request", "scenario event %u: unknown 'type'", k);
@@ -968,6 +1071,8 @@ static int cmd_scenario(proto *P, const json_node *root, perr *e) {
     scenario_event *arr = NULL;
     uint32_t n = 0;
     char name[64];
+    int ref;
+    if (want_shape(P, root, e, &ref)) return -1;
     if (clear && clear->type == JSON_TRUE) {
         free(w->sc);
         w->sc = NULL;
@@ -1011,7 +1116,7 @@ static int cmd_scenario(proto *P, const json_node *root, perr *e) {
         }
         goto install;
     }
-    write_scenario(P);
+    write_scenario(P, ref);
     return 0;
 install:
     free(w->sc);
@@ -1020,7 +1125,7 @@ install:
     memcpy(w->sc_name, name, 64);
     jb_key(&P->out, "loaded");
     jb_u64(&P->out, n);
-    write_scenario(P);
+    write_scenario(P, ref);
     return 0;
 }
 

@@ -65,5 +65,20 @@ h2=$(tail -1 "$TMP/load" | grep -o '"hash":"[0-9a-f]*"')
 check "save/load across processes" test -n "$h1" -a "$h1" = "$h2"
 check "no temp file left" sh -c "! ls '$TMP' | grep -q tmp"
 
+# 6. the reference overlay through the binary: same inputs, same bytes; the hash does not move
+ref_run() { # reference-value
+    printf '{"cmd":"tick","actions":{"1-1":{"type":"claim_system"}},"reference":%s}\n{"cmd":"tick","reference":%s}\n{"cmd":"scan","probe_id":"1-1","shape":"reference"}\n{"cmd":"history","probe_id":"1-1","shape":"reference"}\n{"cmd":"hash"}\n' "$1" "$1" |
+        "$SIM" --pipe --seed 5 --populate 3 2>/dev/null
+}
+ref_run '"all"' >"$TMP/ref1"
+ref_run '"all"' >"$TMP/ref2"
+ref_run null >"$TMP/ref3"
+check "overlay deterministic" cmp -s "$TMP/ref1" "$TMP/ref2"
+check "overlay present" grep -q '"reference":{"system":{' "$TMP/ref1"
+check "overlay absent by default" sh -c "! grep -q '\"reference\":{' '$TMP/ref3'"
+check "overlay keeps the hash" test "$(tail -1 "$TMP/ref1")" = "$(tail -1 "$TMP/ref3")"
+check "claims carry claimer" grep -q '"claimer":"1-1","tick":1}' "$TMP/ref3"
+check "scan star_class numeric" grep -q '"star_class":[0-6],' "$TMP/ref1"
+
 echo "test_cli: $passed passed, $failed failed"
 test "$failed" -eq 0

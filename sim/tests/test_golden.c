@@ -74,6 +74,26 @@ int main(void) {
         CHECK(forks > 10 && quirky > 10);
     }
 
+    /* asking for the reference overlay (docs/pipe-protocol.md) changes nothing in the state: the
+     * tick after the golden state hashes the same with and without it */
+    {
+        char with_ref[17], without[17];
+        cmd(&P, "{\"cmd\":\"snapshot\",\"tag\":\"golden\"}");
+        policy_tick_request(&P.w, &req, "\"all\",\"reference\":\"all\"");
+        proto_handle(&P, req.p, req.len);
+        CHECK(tu_contains(P.out.p, P.out.len, "\"reference\":{\"system\":"));
+        hash_of(&P, with_ref);
+        cmd(&P, "{\"cmd\":\"restore\",\"tag\":\"golden\"}");
+        policy_tick_request(&P.w, &req, "\"all\"");
+        proto_handle(&P, req.p, req.len);
+        CHECK(!tu_contains(P.out.p, P.out.len, "\"reference\":{"));
+        hash_of(&P, without);
+        CHECK_MSG(strcmp(with_ref, without) == 0, "overlay moved the hash: %s vs %s", with_ref, without);
+        cmd(&P, "{\"cmd\":\"restore\",\"tag\":\"golden\"}");
+        hash_of(&P, again);
+        CHECK(strcmp(golden, again) == 0);
+    }
+
     cmd(&P, "{\"cmd\":\"restore\",\"tag\":\"mid\"}");
     CHECK(P.w.tick == SNAP_TICK);
     run_to(&P, GOLDEN_TICKS);
