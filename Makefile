@@ -6,13 +6,16 @@ PIP    := $(VENV)/bin/pip
 PLUGINS := $(wildcard plugins/*/pyproject.toml)
 STAMP  := $(VENV)/.installed
 
-.PHONY: all sim venv run test test-sim test-py check lint types bench fuzz soak install clean
+.PHONY: all sim venv run test test-sim test-py check lint types bench fuzz soak dist install clean
 
 all: sim venv
 
 sim:
 	$(MAKE) -C sim
 
+# setuptools announces each editable install with an informational "Editable installation"
+# notice that pip shows even with -q; nothing is wrong, so make keeps it quiet
+$(STAMP): export PYTHONWARNINGS = ignore:Editable installation
 $(STAMP): pyproject.toml setup.py $(PLUGINS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
@@ -62,19 +65,18 @@ soak: sim venv
 	$(PY) -m universed.soak
 	$(PY) -m universed.store --crash-soak 50
 
-## install: a venv under PREFIX with universed and the plugins, plus the systemd unit and config
-PREFIX ?= /opt/universed
-install: sim
-	$(PYTHON) -m venv $(PREFIX)
-	$(PREFIX)/bin/pip install -q .
-	for p in $(dir $(PLUGINS)); do $(PREFIX)/bin/pip install -q $$p || exit 1; done
-	$(PREFIX)/bin/universed install-service --root $(DESTDIR)/ --exec $(PREFIX)/bin/universed
-	-systemctl daemon-reload
+## dist: dist/universed-VERSION.tar.gz (sources; building it compiles the engine) and the wheel
+## built from it, tagged py3-none-manylinux_2_N_ARCH from the engine it carries (see setup.py)
+## (with PYTHONDONTWRITEBYTECODE set, setuptools would warn that it skips byte-compiling)
+dist: venv
+	rm -rf dist
+	env -u PYTHONDONTWRITEBYTECODE $(PY) -m build --no-isolation --outdir dist .
 
-## install: (as root) a venv in $(PREFIX) with universed and the plugins, the systemd unit, its
-## hardening drop-in and /etc/universed/universed.toml (an existing one is kept)
+## install: (as root) a venv in $(PREFIX) with universed (pip builds the engine into the package)
+## and the plugins, the systemd unit, its hardening drop-in and /etc/universed/universed.toml (an
+## existing one is kept)
 PREFIX ?= /opt/universed
-install: sim
+install:
 	test -x $(PREFIX)/bin/python || $(PYTHON) -m venv $(PREFIX)
 	$(PREFIX)/bin/pip install -q --upgrade pip
 	$(PREFIX)/bin/pip install -q .

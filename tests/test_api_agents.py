@@ -23,7 +23,8 @@ async def test_assign_a_probe_to_a_policy_at_run_time() -> None:
         status, body = await http(
             d.port, "POST", "/api/probes/1-1/controller", {"controller": "explorer"}
         )
-        assert status == 200 and body == {"probe_id": "1-1", "controller": "explorer"}
+        assert status == 200
+        assert body == {"ok": True, "probe_id": "1-1", "controller": "explorer"}
         _, agents = await http(d.port, "GET", "/api/agents")
         assert agents["assignments"]["1-1"] == "explorer"
         _, policies = await http(d.port, "GET", "/api/policies")

@@ -209,3 +209,166 @@ async def test_rest_errors_use_the_envelope(tmp_path: Path) -> None:
         assert got["scenario"]["name"] == "mine"  # refused requests changed nothing
         await expect("POST", "/api/tick-rate", {"tick_rate": "fast"}, 422, "invalid")
         await expect("POST", "/api/tick-rate", {"rate": 5}, 422, "invalid")
+
+
+# --------------------------------------------------------------------------- the reference's forms
+
+
+async def test_tick_rate_in_both_spellings() -> None:
+    async with running_daemon(mode="paused") as d:
+        status, body = await http(d.port, "GET", "/api/tick-rate")
+        assert status == 200 and body["ok"] is True and body["tickRate"] == body["tick_rate"]
+        status, body = await http(d.port, "POST", "/api/tick-rate", {"tickRate": 20})
+        assert status == 200 and body["ok"] is True and body["tickRate"] == 20
+        assert body["tick_rate"] == 20 and body["mode"] == "paused" and d.engine.tick_rate == 20
+        status, body = await http(d.port, "POST", "/api/tick-rate", {"tick_rate": 5})
+        assert status == 200 and body["tickRate"] == 5
+        # the reference's refusal: 400 "invalid tickRate" (universed's envelope, ok: false)
+        for bad in (-1, 0, "fast", None, True, 1e9, [3]):
+            status, body = await http(d.port, "POST", "/api/tick-rate", {"tickRate": bad})
+            assert status == 400 and body["ok"] is False, bad
+            assert body["error"]["code"] == "bad_request"
+            assert body["error"]["message"].startswith("invalid tickRate")
+            assert body["error"]["details"]["path"] == "$.tickRate"
+        status, body = await http(d.port, "POST", "/api/tick-rate", {"tickRate": 3, "x": 1})
+        assert status == 422 and "x" in body["error"]["message"]
+        assert d.engine.tick_rate == 5  # nothing refused changed anything
+
+
+async def test_save_and_load_replies_and_save_dirs(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    extra = tmp_path / "extra"
+    extra.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    async with running_daemon(mode="paused", state_dir=str(state), save_dirs=[str(extra)]) as d:
+        port = d.port
+        await http(port, "POST", "/api/tick", {"count": 3})
+        status, body = await http(port, "POST", "/api/save", {"path": "compat.db"})
+        assert status == 200, body
+        assert (body["ok"], body["saved"], body["tick"], body["probes"]) == (
+            True,
+            "compat.db",
+            3,
+            1,
+        )
+        assert body["name"] == "compat.db" and (state / "saves" / "compat.db").is_file()
+        await http(port, "POST", "/api/tick", {"count": 2})
+        status, body = await http(port, "POST", "/api/load", {"path": "compat.db"})
+        assert status == 200, body
+        assert (body["loaded"], body["tick"], body["probes"]) == ("compat.db", 3, 1)
+
+        # an absolute path inside a configured save directory
+        target = str(extra / "sub" / "..") + "/abs.usim"
+        status, body = await http(port, "POST", "/api/save", {"path": target})
+        assert status == 200 and body["saved"] == target, body
+        assert (extra / "abs.usim").is_file() and body["name"] == "abs.usim"
+        status, body = await http(port, "POST", "/api/load", {"path": str(extra / "abs.usim")})
+        assert status == 200 and body["loaded"] == str(extra / "abs.usim")
+        status, body = await http(port, "POST", "/api/load", {"path": str(extra / "no.usim")})
+        assert status == 404 and body["error"]["code"] == "not_found"
+        # ...but nothing outside: not elsewhere, not by .., not through a symlink
+        os.symlink(outside, extra / "link")
+        for path in (
+            str(outside / "x.usim"),
+            str(extra / ".." / "outside" / "x.usim"),
+            str(extra / "link" / "x.usim"),
+            str(extra),
+            "../escape.usim",
+        ):
+            for route in ("/api/save", "/api/load"):
+                status, body = await http(port, "POST", route, {"path": path})
+                assert status == 422 and body["ok"] is False, (route, path, body)
+                assert body["error"]["details"]["path"] == "$.path"
+                assert str(extra) in body["error"]["message"]
+        assert list(outside.iterdir()) == []
+    # without save_dirs an absolute path outside the state directory stays refused
+    async with running_daemon(mode="paused", state_dir=str(state)) as d:
+        status, body = await http(d.port, "POST", "/api/save", {"path": str(extra / "b.usim")})
+        assert status == 422 and "save_dirs" not in body["error"]["message"]
+
+
+async def test_scenario_scan_and_history_shapes() -> None:
+    async with running_daemon(mode="paused") as d:
+        port = d.port
+        scenario = {
+            "events": [
+                {"at_tick": 100, "type": 2, "subtype": 0, "severity": 0.5},
+                {"at_tick": 200, "type": 4, "subtype": 1, "severity": 0.9},
+            ]
+        }
+        status, body = await http(port, "POST", "/api/scenario", scenario)
+        assert status == 200 and body["ok"] is True and body["loaded"] == 2, body
+        status, body = await http(port, "GET", "/api/scenario")
+        assert status == 200 and body["ok"] is True
+        assert [
+            {k: e[k] for k in ("at_tick", "type", "subtype", "severity", "fired")}
+            for e in body["events"]
+        ] == [
+            {"at_tick": 100, "type": 2, "subtype": 0, "severity": 0.5, "fired": False},
+            {"at_tick": 200, "type": 4, "subtype": 1, "severity": 0.9, "fired": False},
+        ]
+        status, body = await http(port, "GET", "/api/scenario?shape=readable")
+        assert "events" not in body  # today's reply
+        assert [e["type"] for e in body["scenario"]["events"]] == ["hazard", "crisis"]
+        bad = {"events": [{"at_tick": 300, "type": 9}]}
+        status, body = await http(port, "POST", "/api/scenario", bad)
+        assert status == 422 and body["error"]["details"]["path"] == "$.scenario.events[0].type"
+        status, body = await http(port, "POST", "/api/scenario", {"clear": True})
+        assert status == 200 and body["loaded"] == 0
+        status, body = await http(port, "GET", "/api/scenario")
+        assert body["events"] == []
+
+        status, body = await http(port, "POST", "/api/scan/1-1")
+        assert status == 200 and body["ok"] is True and body["systems"]
+        for system in body["systems"]:
+            assert isinstance(system["star_class"], int) and 0 <= system["star_class"] <= 6
+            assert isinstance(system["system_id"], str) and len(system["sector"]) == 3
+            assert isinstance(system["star_count"], int)
+            assert system["estimated_travel_ticks"] > 0
+        status, readable = await http(port, "POST", "/api/scan/1-1?shape=readable")
+        assert status == 200 and readable["systems"][0]["star_class"] in "OBAFGKM"
+        assert readable["systems"][0]["system_id"] == body["systems"][0]["system_id"]
+        status, body = await http(port, "POST", "/api/scan/1-1?shape=numbers")
+        assert status == 400 and body["error"]["details"]["param"] == "shape"
+
+
+def test_the_openapi_document_describes_ok_shape_and_the_new_fields() -> None:
+    doc = openapi_document()
+    schemas = doc["components"]["schemas"]
+    assert schemas["Error"]["properties"]["ok"] == {"const": False}
+    for path, ops in doc["paths"].items():
+        for method, op in ops.items():
+            reply = op["responses"]["200"]["content"]["application/json"]["schema"]
+            if path == "/api/openapi.json":
+                assert "ok" not in reply.get("properties", {})
+                continue
+            assert reply["properties"]["ok"] == {"const": True} and "ok" in reply["required"]
+            shaped = any(p["name"] == "shape" for p in op.get("parameters", ()))
+            assert shaped == (
+                (method.upper(), path)
+                in {
+                    ("POST", "/api/scan/{probe_id}"),
+                    ("GET", "/api/scenario"),
+                    ("GET", "/api/history/{probe_id}"),
+                    ("POST", "/api/tick"),  # the observations' shape (docs/agent-protocol.md)
+                }
+            ), (method, path)
+    paths = doc["paths"]
+    for path, method, field in (
+        ("/api/pause", "post", "state"),
+        ("/api/state", "get", "state"),
+        ("/api/probes/{probe_id}", "get", "probe"),
+        ("/api/save", "post", "saved"),
+        ("/api/load", "post", "loaded"),
+        ("/api/inject", "post", "queued"),
+        ("/api/config", "post", "entries"),
+        ("/api/tick-rate", "post", "tickRate"),
+        ("/api/metrics", "get", "total_hazards_survived"),
+        ("/api/scan/{probe_id}", "post", "systems"),
+    ):
+        reply = paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"]
+        assert field in reply["required"], (path, field)
+    inject = schemas["InjectRequest"]["oneOf"]
+    assert {"$ref": "#/components/schemas/InjectEvent"} in inject
+    assert {"tickRate"} in [set(o["required"]) for o in schemas["TickRateRequest"]["oneOf"]]

@@ -17,6 +17,7 @@ from universed.auth import (
     AuthConfigError,
     Denied,
     bearer_token,
+    error_body,
     is_loopback,
     parse_agent_tokens,
     resolve_admin_token,
@@ -228,3 +229,16 @@ def test_split_register_token() -> None:
     assert split_register_token(broken) == (broken, None)
     other = b'{"type":"actions","token":"x"}'
     assert split_register_token(other) == (other, None)
+
+
+def test_error_bodies_carry_ok_false_and_the_object_envelope() -> None:
+    body = orjson.loads(error_body("forbidden", "no", {"retry_after": 3}))
+    assert body == {
+        "ok": False,
+        "error": {"code": "forbidden", "message": "no", "details": {"retry_after": 3}},
+    }
+    assert next(iter(body)) == "ok"
+    assert orjson.loads(error_body("x", "y")) == {
+        "ok": False,
+        "error": {"code": "x", "message": "y"},
+    }

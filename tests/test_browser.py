@@ -463,7 +463,7 @@ def test_token_in_the_url_is_kept_and_sent(browser: Any, daemon: DaemonProcess) 
         page.wait_live()
         wait_until(lambda: page.page.wait_for_timeout(50) or "rest" in seen, 10, "a REST call")
         assert seen["rest"] == "Bearer r34d-t0k3n"
-        assert (seen["ws"] or "").endswith("/ws/dashboard?token=r34d-t0k3n")
+        assert (seen["ws"] or "").endswith("/ws/dashboard?shape=readable&token=r34d-t0k3n")
         assert page.js("location.search") == ""
         assert page.js("localStorage.getItem('universed.token')") == "r34d-t0k3n"
         assert page.page_errors == [] and page.console_errors == []

@@ -119,9 +119,18 @@ def test_agent_client_arguments_are_checked() -> None:
     with pytest.raises(ValueError):
         AgentClient("ws://x/ws", probe_ids=["1-1"], lineage=True)
     fleet = AgentClient("ws://x/ws", probe_ids=["1-1", "1-2"])
-    assert fleet.register_message() == {"type": "register", "probe_ids": ["1-1", "1-2"]}
+    assert fleet.register_message() == {
+        "type": "register",
+        "probe_ids": ["1-1", "1-2"],
+        "shape": "readable",
+    }
     lineage = AgentClient("ws://x/ws", probe_id="1-1", lineage=True)
-    assert lineage.register_message() == {"type": "register", "probe_id": "1-1", "lineage": True}
+    assert lineage.register_message() == {
+        "type": "register",
+        "probe_id": "1-1",
+        "lineage": True,
+        "shape": "readable",
+    }
 
 
 async def test_tokens_are_sent_as_bearer_headers() -> None:

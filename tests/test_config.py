@@ -62,3 +62,38 @@ def test_bad_toml(tmp_path: Path) -> None:
     path.write_text('port = "x"\n')
     with pytest.raises(ConfigError, match=r"config file .*: port: expected an integer"):
         load_config(config_path=path, environ={})
+
+
+def test_save_dirs_from_file_env_and_flags(tmp_path: Path) -> None:
+    a, b = tmp_path / "a", tmp_path / "b"
+    a.mkdir()
+    b.mkdir()
+    assert load_config(environ={}).save_dirs == ()
+    path = tmp_path / "u.toml"
+    path.write_text(f'save_dirs = ["{a}"]\n')
+    assert load_config(config_path=path, environ={}).save_dirs == (str(a),)
+    env = {"UNIVERSED_SAVE_DIRS": f"{a}:{b}"}  # colon-separated, like PATH
+    assert load_config(config_path=path, environ=env).save_dirs == (str(a), str(b))
+    assert load_config(environ={"UNIVERSED_SAVE_DIRS": ""}).save_dirs == ()
+    assert load_config({"save_dirs": [str(b)]}, environ=env).save_dirs == (str(b),)
+    assert load_config({"save_dirs": [str(b)]}, environ={}).to_json()["save_dirs"] == (str(b),)
+
+
+def test_save_dirs_errors_are_precise(tmp_path: Path) -> None:
+    afile = tmp_path / "file"
+    afile.write_text("")
+    cases: list[tuple[dict[str, object], dict[str, str], str]] = [
+        ({}, {"UNIVERSED_SAVE_DIRS": f"{tmp_path}::/tmp"}, "UNIVERSED_SAVE_DIRS: entry 1 is empty"),
+        ({}, {"UNIVERSED_SAVE_DIRS": "saves"}, "environment: save_dirs[0]: 'saves' is not an "
+         "absolute path"),
+        ({"save_dirs": [str(tmp_path), str(tmp_path / "nope")]}, {},
+         f"flags: save_dirs[1]: '{tmp_path / 'nope'}' does not exist"),
+        ({"save_dirs": [str(afile)]}, {}, "is not a directory"),
+        ({"save_dirs": [""]}, {}, "save_dirs[0]: empty directory name"),
+        ({"save_dirs": "/tmp"}, {}, "flags: save_dirs: expected a list of strings"),
+        ({"save_dirs": ["/tmp", 3]}, {}, "expected a list of strings, got 3 in it"),
+    ]  # fmt: skip
+    for flags, env, text in cases:
+        with pytest.raises(ConfigError) as info:
+            load_config(flags, environ=env)
+        assert text in str(info.value), (flags, env, str(info.value))

@@ -98,7 +98,8 @@ def test_snapshots_survive_restarts_and_fork_with_a_new_seed(tmp_path: Path) -> 
     try:
         run_for(d, 0.2)
         t1, h1 = d.state()
-        assert d.request("POST", "/api/snapshot", {"tag": "t1"}) == {"snapshot": "t1", "tick": t1}
+        snap = d.request("POST", "/api/snapshot", {"tag": "t1"})
+        assert snap == {"ok": True, "snapshot": "t1", "tick": t1}
         [listed] = d.get("/api/snapshots")["snapshots"]
         assert (listed["tag"], listed["tick"], listed["hash"]) == ("t1", t1, h1)
         assert listed["bytes"] > 0 and listed["created"] > 0

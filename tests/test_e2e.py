@@ -105,12 +105,12 @@ async def test_snapshot_run_restore() -> None:
         assert status == 200 and body["tick"] == 10
         _, state10 = await http(d.port, "GET", "/api/state")
         status, snap = await http(d.port, "POST", "/api/snapshot", {"tag": "t1"})
-        assert status == 200 and snap == {"snapshot": "t1", "tick": 10}
+        assert status == 200 and snap == {"ok": True, "snapshot": "t1", "tick": 10}
         await http(d.port, "POST", "/api/tick", {"count": 10})
         _, state20 = await http(d.port, "GET", "/api/state")
         assert state20["tick"] == 20
         status, restored = await http(d.port, "POST", "/api/restore", {"tag": "t1"})
-        assert status == 200 and restored == {"restored": "t1", "tick": 10}
+        assert status == 200 and restored == {"ok": True, "restored": "t1", "tick": 10}
         _, state = await http(d.port, "GET", "/api/state")
         assert state["tick"] == 10 and state["hash"] == state10["hash"]
         _, st = await http(d.port, "GET", "/api/status")
@@ -173,7 +173,8 @@ async def test_slow_dashboard_does_not_slow_ticks() -> None:
             t1 = await wait_tick(d.port, 1)
             assert t1 - t0 > 200  # the loop kept going
             [sub] = d.hub.subscribers
-            assert len(sub.pending) <= 1 and sub.dropped > 100  # old ticks dropped, not queued
+            # bounded: old ticks dropped, at most dashboard_queue of them queued
+            assert len(sub.pending) <= d.config.dashboard_queue and sub.dropped > 100
             assert d.gateway.dashboards == 1
 
 
@@ -248,7 +249,12 @@ async def test_fleet_mode(mux: bool) -> None:
     ):
         await send(ws, {"type": "register", "probe_ids": ["1-1", "1-3"]})
         reg = await recv_type(ws, "registered")
-        assert reg == {"type": "registered", "probe_ids": ["1-1", "1-3"], "fleet": True}
+        assert reg == {
+            "type": "registered",
+            "probe_ids": ["1-1", "1-3"],
+            "fleet": True,
+            "shape": "reference",
+        }
         for _ in range(3):
             batch = await recv_type(ws, "observe_batch")
             assert sorted(o["probe_id"] for o in batch["observations"]) == ["1-1", "1-3"]

@@ -207,7 +207,7 @@ async def test_fuzzed_frames_leave_the_daemon_and_other_agents_alone() -> None:
             ws = await RawWebSocket.connect(d.port, f"/ws?token={GOOD}")
             await ws.send(orjson.dumps({"type": "register", "probe_id": "1-1"}))
             reg = await ws.recv_json()
-            assert reg == {"type": "registered", "probe_id": "1-1"}
+            assert reg == {"type": "registered", "probe_id": "1-1", "shape": "reference"}
             while not fuzz_done.is_set() or len(ticks) < 5:
                 with trio.fail_after(10):
                     msg = await ws.recv_json()

@@ -47,7 +47,8 @@ class Fleet:
         self.obs: dict[str, Obs] = {}
 
     async def register(self, ids: list[str]) -> None:
-        await send(self.ws, {"type": "register", "probe_ids": ids})
+        # universed's readable shapes (the names these tests read)
+        await send(self.ws, {"type": "register", "probe_ids": ids, "shape": "readable"})
         reg = await recv_type(self.ws, "registered")
         assert reg["probe_ids"] == ids
         await self._take(await recv_type(self.ws, "observe_batch"))
@@ -64,7 +65,7 @@ class Fleet:
             with trio.fail_after(5):
                 while not set(actions) <= set(window.actions):  # noqa: ASYNC110 (daemon state)
                     await trio.sleep(0.002)
-        status, body = await http(self.d.port, "POST", "/api/tick", {})
+        status, body = await http(self.d.port, "POST", "/api/tick?shape=readable", {})
         assert status == 200, body
         assert body["tick"] == self.tick + 1
         batch = await recv_type(self.ws, "observe_batch")
@@ -82,7 +83,9 @@ class Fleet:
         target = self.tick + count
         while self.tick < target:
             chunk = min(100, target - self.tick)
-            status, body = await http(self.d.port, "POST", "/api/tick", {"count": chunk})
+            status, body = await http(
+                self.d.port, "POST", "/api/tick?shape=readable", {"count": chunk}
+            )
             assert status == 200 and body["tick"] == self.tick + chunk, body
             with trio.fail_after(10):
                 while self.tick < body["tick"]:
@@ -103,6 +106,9 @@ async def fleet(
     probes: int, config: Mapping[str, Any] | None = None, **overrides: Any
 ) -> AsyncIterator[Fleet]:
     sim_args = ("--populate", str(probes)) if probes > 1 else ()
+    # a manual tick waits for the agent's pending answers (up to agent_timeout_ms); the steps
+    # here send theirs first and wait until the daemon holds them: probes without one idle at once
+    overrides.setdefault("agent_timeout_ms", 1)
     async with running_daemon(mode="paused", seed=42, sim_args=sim_args, **overrides) as d:
         if config:
             status, body = await http(d.port, "POST", "/api/config", dict(config))
@@ -151,7 +157,7 @@ async def test_beacon_is_seen_by_a_second_probe_arriving() -> None:
         await fly(f, "1-1", target["id"])
         obs = await f.step({"1-1": {"action": "place_beacon", "message": "Bob was here"}})
         assert obs["1-1"]["last_action"]["ok"], obs["1-1"]["last_action"]
-        beacon = {"owner": "1-1", "message": "Bob was here", "tick": f.tick}
+        beacon = {"owner": "1-1", "message": "Bob was here", "tick": f.tick, "placed_tick": f.tick}
         assert obs["1-1"]["visible_beacons"] == [beacon]
         assert obs["1-2"]["visible_beacons"] == []  # 1-2 is still at home
         arrived = await fly(f, "1-2", target["id"])
@@ -234,9 +240,10 @@ async def test_trade_claim_proposals_and_votes() -> None:
         obs = await f.step({"1-1": {"action": "claim_system"}})
         [found] = events(obs["1-1"], "discovery")
         resource = found["resource"]
-        assert obs["1-1"]["claims"] == [{"system_id": home, "claimant": "1-1", "mine": True}]
+        claim = {"system_id": home, "claimant": "1-1", "claimer": "1-1", "tick": f.tick}
+        assert obs["1-1"]["claims"] == [{**claim, "mine": True}]
         for other in ("1-2", "1-3"):
-            assert obs[other]["claims"] == [{"system_id": home, "claimant": "1-1", "mine": False}]
+            assert obs[other]["claims"] == [{**claim, "mine": False}]
         # a claimed system cannot be claimed again by another probe
         obs = await f.step({"1-2": {"action": "claim_system"}})
         assert obs["1-2"]["last_action"]["reason"] == "system claimed by another probe"
@@ -474,7 +481,7 @@ async def test_scan_lineage_and_history() -> None:
         status, page = await http(f.d.port, "GET", "/api/lineage?limit=1&offset=1")
         assert status == 200 and [e["probe_id"] for e in page["entries"]] == ["1-2"]
 
-        status, hist = await http(f.d.port, "GET", "/api/history/1-3")
+        status, hist = await http(f.d.port, "GET", "/api/history/1-3?shape=readable")
         assert status == 200 and hist["probe_id"] == "1-3"
         assert hist["events"][-1]["type"] == "arrival" and hist["events_total"] >= 1
         status, body = await http(f.d.port, "GET", "/api/history/1-99")
@@ -497,7 +504,7 @@ async def test_scenario_event_fires_at_its_tick_and_survives_a_sim_crash() -> No
         assert status == 200, body
         assert body["loaded"] == 2 and body["scenario"]["next_tick"] == f.tick + 6
         crisis_at, wonder_at = f.tick + 6, f.tick + 9
-        status, got = await http(f.d.port, "GET", "/api/scenario")
+        status, got = await http(f.d.port, "GET", "/api/scenario?shape=readable")
         assert status == 200 and got["scenario"] == body["scenario"]
         await f.step()
         # the sim child dies: the restarted one replays the journal, scenario included
@@ -508,7 +515,7 @@ async def test_scenario_event_fires_at_its_tick_and_survives_a_sim_crash() -> No
             while f.d.sim.restarts < 1 or f.d.sim.state != "running":  # noqa: ASYNC110
                 await trio.sleep(0.02)
         assert f.d.engine.recoveries_verified
-        status, after = await http(f.d.port, "GET", "/api/scenario")
+        status, after = await http(f.d.port, "GET", "/api/scenario?shape=readable")
         assert after["scenario"] == got["scenario"]
         obs = await f.idle(crisis_at - 1 - f.tick)
         assert not events(obs["1-2"], "crisis")
@@ -517,7 +524,7 @@ async def test_scenario_event_fires_at_its_tick_and_survives_a_sim_crash() -> No
         assert not events(obs["1-1"], "crisis")  # targeted
         obs = await f.idle(wonder_at - f.tick)
         assert events(obs["1-1"], "wonder") and events(obs["1-2"], "wonder")  # everyone
-        status, got = await http(f.d.port, "GET", "/api/scenario")
+        status, got = await http(f.d.port, "GET", "/api/scenario?shape=readable")
         assert got["scenario"]["next_tick"] is None
         assert all(e["fired"] for e in got["scenario"]["events"])
 

@@ -98,6 +98,26 @@ def test_encodings() -> None:
     assert orjson.loads(m.encode_registered(reg, ["1-1"])) == {
         "type": "registered",
         "probe_id": "1-1",
+        "shape": "reference",
     }
+    readable = m.Register("register", probe_ids=("1-1", "1-2"), shape="readable")
+    assert orjson.loads(m.encode_registered(readable, ["1-1", "1-2"])) == {
+        "type": "registered",
+        "probe_ids": ["1-1", "1-2"],
+        "fleet": True,
+        "shape": "readable",
+    }
+
+
+def test_register_shape() -> None:
+    reg = m.parse_agent_message(b'{"type":"register","probe_id":"1-1"}')
+    assert isinstance(reg, m.Register) and reg.shape == "reference"
+    reg = m.parse_agent_message(b'{"type":"register","probe_id":"1-1","shape":"readable"}')
+    assert isinstance(reg, m.Register) and reg.shape == "readable"
+    for bad in (b'"bogus"', b"3", b"null"):
+        with pytest.raises(m.MessageError) as info:
+            m.parse_agent_message(b'{"type":"register","probe_id":"1-1","shape":' + bad + b"}")
+        assert info.value.code == "invalid" and info.value.path == "$.shape"
+        assert "reference" in info.value.message and "readable" in info.value.message
     err = orjson.loads(m.encode_error("invalid", "bad", "$.x"))
     assert err == {"type": "error", "code": "invalid", "message": "bad", "path": "$.x"}

@@ -5,7 +5,7 @@ async def test_agent_lockstep_smoke() -> None:
     async with running_daemon(mode="lockstep") as d:
         async with agent(d.port) as ws:
             reg = await register(ws)
-            assert reg == {"type": "registered", "probe_id": "1-1"}
+            assert reg == {"type": "registered", "probe_id": "1-1", "shape": "reference"}
             ticks = []
             for _ in range(5):
                 obs = await recv_type(ws, "observe")

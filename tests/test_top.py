@@ -146,8 +146,8 @@ def test_urls() -> None:
     assert _http_base("127.0.0.1:8000") == "http://127.0.0.1:8000"
     assert _http_base("ws://h:1/") == "http://h:1"
     assert _http_base("https://h/u/") == "https://h/u"
-    assert _ws_url("http://h:1") == "ws://h:1/ws/dashboard"
-    assert _ws_url("https://h/u") == "wss://h/u/ws/dashboard"
+    assert _ws_url("http://h:1") == "ws://h:1/ws/dashboard?shape=readable"
+    assert _ws_url("https://h/u") == "wss://h/u/ws/dashboard?shape=readable"
 
 
 def test_bad_refresh_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

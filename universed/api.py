@@ -1,16 +1,22 @@
 """REST admin API (Quart): ``/api/...``, JSON in and out, one error envelope.
 
-Errors: ``{"error": {"code": "...", "message": "...", "details": {...}}}`` with 400 (bad_json,
-bad_request), 404 (not_found, unknown_probe, unknown_system, unknown_tag), 405
-(method_not_allowed), 409 (conflict), 422 (invalid, with ``details.path``), 503
-(sim_unavailable). The OpenAPI document (``/api/openapi.json``) is generated from `ROUTES`, the
-same table the routes are registered from, so the two cannot drift apart.
+Every JSON reply starts with the reference wire's ``"ok": true`` (the OpenAPI document, a
+standard document, excepted). Errors: ``{"ok": false, "error": {"code": "...", "message": "...",
+"details": {...}}}`` with 400 (bad_json, bad_request), 404 (not_found, unknown_probe,
+unknown_system, unknown_tag), 405 (method_not_allowed), 409 (conflict), 422 (invalid, with
+``details.path``), 500 (internal_error), 503 (sim_unavailable); the reference's ``error`` is a
+string, universed's stays this object. Where the reference's replies have other fields, they are
+added beside universed's (``state`` of pause/resume/state, ``probe`` of a probe, ``queued``,
+``entries``, the metrics' totals); where they conflict, the reference's shape is the default and
+``?shape=readable`` asks for universed's (api_universe.py). The OpenAPI document
+(``/api/openapi.json``) is generated from `ROUTES`, the same table the routes are registered
+from, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from importlib import resources
 from typing import Any
 
@@ -24,7 +30,12 @@ from . import __version__
 from . import messages as m
 from .api_agents import AGENT_ROUTES, AGENT_SCHEMAS
 from .api_agents import register as register_agent_routes
-from .api_universe import UNIVERSE_ROUTES, UNIVERSE_SCHEMAS
+from .api_universe import (
+    UNIVERSE_REPLIES,
+    UNIVERSE_ROUTES,
+    UNIVERSE_SCHEMAS,
+    UNIVERSE_SHAPED,
+)
 from .api_universe import register as register_universe
 from .engine import Conflict, Engine
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -55,15 +66,21 @@ class ApiError(Exception):
         self.details = details
 
 
-def json_response(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status=status, content_type="application/json")
+def json_response(body: Mapping[str, Any], status: int = 200) -> Response:
+    """A successful JSON reply: ``{"ok": true, ...body}``."""
+    return Response(
+        orjson.dumps({"ok": True, **body}), status=status, content_type="application/json"
+    )
 
 
 def error_response(status: int, code: str, message: str, details: Any = None) -> Response:
+    """``{"ok": false, "error": {"code", "message", "details"?}}`` (auth.error_body's shape)."""
     err: dict[str, Any] = {"code": code, "message": message}
     if details:
         err["details"] = details
-    return json_response({"error": err}, status)
+    return Response(
+        orjson.dumps({"ok": False, "error": err}), status=status, content_type="application/json"
+    )
 
 
 def _seed(_inst: object, _attribute: attrs.Attribute[Any], value: int) -> None:
@@ -113,6 +130,99 @@ ROUTES += [Route(*spec) for spec in AGENT_ROUTES]  # policies, assignments, ledg
 
 TAG_PATTERN = "^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}$"  # snapshot tags are file names
 
+_INT = {"type": "integer"}
+_NUM = {"type": "number"}
+_STR = {"type": "string"}
+_ARRAY = {"type": "array"}
+#: the reference's engine state: tick loop running (the engine can tick), paused, tick, agents
+_STATE = {
+    "type": "object",
+    "required": ["running", "paused", "tick", "agents"],
+    "properties": {
+        "running": {"type": "boolean"},
+        "paused": {"type": "boolean"},
+        "tick": _INT,
+        "agents": _INT,
+    },
+}
+_PROBE_ROW = {
+    "type": "object",
+    "required": ["id", "name", "status", "location", "generation"],
+    "properties": {
+        "id": _STR,
+        "name": _STR,
+        "status": _STR,
+        "location": _STR,
+        "generation": _INT,
+        "system": {"type": ["string", "null"]},
+        "body": {"type": ["string", "null"]},
+        "parent_id": {"type": ["string", "null"]},
+        "hull": _NUM,
+    },
+}
+#: The documented part of each route's reply (required fields, their schemas); ``ok`` is added
+#: to all. Routes not listed are documented as an object with ``ok``.
+REPLIES: dict[tuple[str, str], tuple[list[str], dict[str, Any]]] = {
+    ("GET", "/api/status"): (
+        ["tick", "probes"],
+        {"tick": _INT, "mode": _STR, "probes": {"type": "array", "items": _PROBE_ROW}},
+    ),
+    ("GET", "/api/metrics"): (
+        [
+            "tick",
+            "probes_spawned",
+            "avg_tech",
+            "avg_trust",
+            "systems_explored",
+            "total_discoveries",
+            "total_hazards_survived",
+        ],
+        {
+            "tick": _INT,
+            "probes_spawned": _INT,
+            "avg_tech": _NUM,
+            "avg_trust": _NUM,
+            "systems_explored": _INT,
+            "total_discoveries": {**_INT, "description": "the engine's discoveries"},
+            "total_hazards_survived": {**_INT, "description": "the engine's hazards_survived"},
+        },
+    ),
+    ("GET", "/api/probes"): (["probes"], {"probes": {"type": "array", "items": _PROBE_ROW}}),
+    ("GET", "/api/probes/{probe_id}"): (
+        ["probe", "probe_id", "tick"],
+        {
+            "probe": {**_PROBE_ROW, "description": "the probe's status row (the reference's)"},
+            "probe_id": _STR,
+            "tick": _INT,
+        },
+    ),
+    ("GET", "/api/agents"): (["agents"], {"agents": _ARRAY}),
+    ("GET", "/api/state"): (
+        ["state", "tick", "hash", "mode"],
+        {"state": _STATE, "tick": _INT, "hash": _STR, "mode": _STR},
+    ),
+    ("POST", "/api/config"): (
+        ["entries", "config"],
+        {"entries": {**_INT, "description": "keys set"}, "config": {"type": "object"}},
+    ),
+    ("POST", "/api/tick"): (["tick", "observations"], {"tick": _INT, "observations": _ARRAY}),
+    ("POST", "/api/pause"): (["state", "mode", "tick"], {"state": _STATE, "mode": _STR}),
+    ("POST", "/api/resume"): (["state", "mode", "tick"], {"state": _STATE, "mode": _STR}),
+    ("POST", "/api/inject"): (
+        ["queued", "applied", "tick"],
+        {
+            "queued": {**_INT, "description": "events accepted (one per request)"},
+            "applied": {**_INT, "description": "live probes the event hit"},
+            "tick": _INT,
+        },
+    ),
+    ("POST", "/api/snapshot"): (["snapshot", "tick"], {"snapshot": _STR, "tick": _INT}),
+    ("POST", "/api/restore"): (["restored", "tick"], {"restored": _STR, "tick": _INT}),
+}
+REPLIES.update(UNIVERSE_REPLIES)
+#: Routes whose reply has a readable alternative (``?shape=readable``).
+SHAPED = UNIVERSE_SHAPED | {("POST", "/api/tick")}
+
 _BODY_SCHEMAS: dict[str, dict[str, Any]] = {
     "ConfigRequest": {
         "type": "object",
@@ -134,20 +244,34 @@ _BODY_SCHEMAS: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
     },
     "InjectRequest": {
-        "type": "object",
-        "required": ["event"],
-        "properties": {
-            "event": {
+        "description": 'an event under "event", or the event itself as the body (the reference)',
+        "oneOf": [
+            {
                 "type": "object",
-                "required": ["type"],
+                "required": ["event"],
                 "properties": {
-                    "type": {"enum": list(m.INJECT_TYPES)},
-                    "subtype": {"type": ["integer", "string"]},
-                    "severity": {"type": "number", "minimum": 0, "maximum": 1},
+                    "event": {"$ref": "#/components/schemas/InjectEvent"},
                     "probe_id": {"type": "string"},
                 },
                 "additionalProperties": False,
             },
+            {"$ref": "#/components/schemas/InjectEvent"},
+        ],
+    },
+    "InjectEvent": {
+        "type": "object",
+        "required": ["type"],
+        "properties": {
+            "type": {
+                "description": "a name, or the reference's number (0 discovery, 1 anomaly, "
+                "2 hazard, 3 encounter, 4 crisis, 5 wonder, 6 threat)",
+                "oneOf": [
+                    {"enum": list(m.INJECT_TYPES)},
+                    {"type": "integer", "enum": sorted(m.INJECT_TYPE_NUMBERS)},
+                ],
+            },
+            "subtype": {"type": ["integer", "string"]},
+            "severity": {"type": "number", "minimum": 0, "maximum": 1},
             "probe_id": {"type": "string"},
         },
         "additionalProperties": False,
@@ -176,6 +300,12 @@ def openapi_document() -> dict[str, Any]:
     error = {"$ref": "#/components/schemas/Error"}
     paths: dict[str, dict[str, Any]] = {}
     for route in ROUTES:
+        key = (route.method, route.path)
+        reply: dict[str, Any] = {"type": "object"}
+        if route.path != "/api/openapi.json":  # the one reply without ok: a standard document
+            required, props = REPLIES.get(key, ([], {}))
+            reply["required"] = ["ok", *required]
+            reply["properties"] = {"ok": {"const": True}, **props}
         op: dict[str, Any] = {
             "summary": route.summary,
             "operationId": route.method.lower()
@@ -183,7 +313,7 @@ def openapi_document() -> dict[str, Any]:
             "responses": {
                 "200": {
                     "description": "OK",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
+                    "content": {"application/json": {"schema": reply}},
                 },
                 "default": {
                     "description": "error",
@@ -196,11 +326,23 @@ def openapi_document() -> dict[str, Any]:
             # reads are open unless auth_read = token
             op["security"] = [{"bearer": []}]
         params = [p.strip("{}") for p in route.path.split("/") if p.startswith("{")]
-        if params:
-            op["parameters"] = [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                for p in params
-            ]
+        parameters: list[dict[str, Any]] = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+            for p in params
+        ]
+        if key in SHAPED:
+            parameters.append(
+                {
+                    "name": "shape",
+                    "in": "query",
+                    "required": False,
+                    "description": "reference (default): the reference wire's numbers; "
+                    "readable: universed's names (docs/server.md)",
+                    "schema": {"enum": ["reference", "readable"], "default": "reference"},
+                }
+            )
+        if parameters:
+            op["parameters"] = parameters
         if route.body is not None:
             op["requestBody"] = {
                 "required": route.body is not m.ConfigRequest,
@@ -227,8 +369,9 @@ def openapi_document() -> dict[str, Any]:
                 **_BODY_SCHEMAS,
                 "Error": {
                     "type": "object",
-                    "required": ["error"],
+                    "required": ["ok", "error"],
                     "properties": {
+                        "ok": {"const": False},
                         "error": {
                             "type": "object",
                             "required": ["code", "message"],
@@ -237,7 +380,7 @@ def openapi_document() -> dict[str, Any]:
                                 "message": {"type": "string"},
                                 "details": {"type": "object"},
                             },
-                        }
+                        },
                     },
                 },
             },
@@ -293,6 +436,16 @@ def create_app(engine: Engine, describe_agents: Callable[[], dict[str, Any]]) ->
     def sim_state() -> dict[str, Any]:
         return {"state": sim.state, "pid": sim.pid, "restarts": sim.restarts}
 
+    def engine_state(tick: int | None = None) -> dict[str, Any]:
+        """The reference's ``state``: ``running`` = the tick loop can tick (the sim is up),
+        ``paused`` = paused mode, ``agents`` = connected agent sockets."""
+        return {
+            "running": sim.state == "running",
+            "paused": engine.mode == "paused",
+            "tick": engine.tick if tick is None else tick,
+            "agents": engine.agents_connected,
+        }
+
     @app.errorhandler(ApiError)
     async def on_api_error(exc: ApiError) -> Response:
         return error_response(exc.status, exc.code, exc.message, exc.details)
@@ -311,12 +464,20 @@ def create_app(engine: Engine, describe_agents: Callable[[], dict[str, Any]]) ->
 
     @app.errorhandler(HTTPException)
     async def on_http(exc: HTTPException) -> Response:
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.code or 500, "bad_request")
+        # also what Quart turns an unhandled exception into (500, after logging it)
+        status = exc.code or 500
+        code = {
+            404: "not_found",
+            405: "method_not_allowed",
+            413: "too_large",
+            500: "internal_error",
+        }.get(status, "bad_request" if status < 500 else "internal_error")
         msg = {
             404: f"no such resource: {request.path}",
             405: f"{request.method} is not allowed on {request.path}",
-        }.get(exc.code or 500, exc.description or "error")
-        return error_response(exc.code or 500, code, msg)
+            500: f"internal error answering {request.method} {request.path} (see the daemon log)",
+        }.get(status, exc.description or "error")
+        return error_response(status, code, msg)
 
     handlers: dict[tuple[str, str], Callable[..., Awaitable[Response]]] = {}
 
@@ -353,6 +514,9 @@ def create_app(engine: Engine, describe_agents: Callable[[], dict[str, Any]]) ->
     async def metrics() -> Response:
         reply = await sim.request({"cmd": "metrics"})
         out = dict(reply["metrics"])
+        # the reference's names of two totals
+        out["total_discoveries"] = out.get("discoveries", 0)
+        out["total_hazards_survived"] = out.get("hazards_survived", 0)
         out.update(
             tick=engine.tick,
             ticks_per_second=round(engine.ticks_per_second, 3),
@@ -380,7 +544,13 @@ def create_app(engine: Engine, describe_agents: Callable[[], dict[str, Any]]) ->
         if not m.PROBE_ID_RE.match(probe_id):
             raise ApiError(404, "unknown_probe", f"no probe {probe_id!r} (ids look like 1-1)")
         reply = await sim.request({"cmd": "probe", "probe_id": probe_id})
-        out = dict(reply["probe"])
+        detail = reply["probe"]
+        # the reference's reply: the probe's status row (GET /api/status's), under "probe"
+        row = {"id": detail.get("probe_id", probe_id)}
+        for key in ("name", "status", "location", "system", "body", "generation", "parent_id"):
+            row[key] = detail.get(key)
+        row["hull"] = detail.get("hull")
+        out = {"probe": row, **detail}
         out["tick"] = reply.get("tick", engine.tick)
         out["controller"] = engine.registry.controller_name(probe_id)
         return json_response(out)
@@ -403,6 +573,7 @@ def create_app(engine: Engine, describe_agents: Callable[[], dict[str, Any]]) ->
         cfg = await sim.request({"cmd": "config"})
         return json_response(
             {
+                "state": engine_state(hashed["tick"]),
                 "tick": hashed["tick"],
                 "hash": hashed["hash"],
                 "mode": engine.mode,
@@ -434,24 +605,33 @@ def create_app(engine: Engine, describe_agents: Callable[[], dict[str, Any]]) ->
                     {"path": f"$.{key}"},
                 )
         reply = await engine.configure_sim(obj)
-        return json_response({"config": reply["config"]})
+        return json_response({"entries": len(obj), "config": reply["config"]})
 
     @route("POST", "/api/tick")
     async def tick() -> Response:
+        # ?shape=readable: universed's own observations (default: the reference shape)
+        shape = request.args.get("shape", "reference")
+        if shape not in m.SHAPES:
+            raise ApiError(
+                400,
+                "bad_request",
+                f"shape must be one of {', '.join(m.SHAPES)}, got {shape!r}",
+                {"path": "?shape"},
+            )
         req = await body_as(m.TickRequest, required=False)
-        return json_response(await engine.manual_tick(req.count))
+        return json_response({"ok": True, **await engine.manual_tick(req.count, shape)})
 
     @route("POST", "/api/pause")
     async def pause() -> Response:
         engine.set_mode("paused")
         async with engine.state_lock:  # a tick under way ends first: report the tick after it
             pass
-        return json_response({"mode": engine.mode, "tick": engine.tick})
+        return json_response({"state": engine_state(), "mode": engine.mode, "tick": engine.tick})
 
     @route("POST", "/api/resume")
     async def resume() -> Response:
         engine.set_mode(engine.running_mode)
-        return json_response({"mode": engine.mode, "tick": engine.tick})
+        return json_response({"state": engine_state(), "mode": engine.mode, "tick": engine.tick})
 
     @route("POST", "/api/mode")
     async def mode() -> Response:
@@ -463,14 +643,25 @@ def create_app(engine: Engine, describe_agents: Callable[[], dict[str, Any]]) ->
 
     @route("POST", "/api/inject")
     async def inject() -> Response:
-        req = await body_as(m.InjectRequest)
+        obj = await body_json(True)
+        if isinstance(obj, dict) and "event" not in obj and "type" in obj:
+            # the reference's clients send the event itself as the body
+            try:
+                req = m.InjectRequest(m.structure(obj, m.InjectEvent))
+            except m.MessageError as exc:
+                raise ApiError(422, exc.code, exc.message, {"path": exc.path}) from None
+        else:
+            try:
+                req = m.structure(obj, m.InjectRequest)
+            except m.MessageError as exc:
+                raise ApiError(422, exc.code, exc.message, {"path": exc.path}) from None
         event = {k: v for k, v in attrs.asdict(req.event).items() if v is not None}
         if req.probe_id is not None and "probe_id" not in event:
             event["probe_id"] = req.probe_id
         reply = await engine.inject(event)
         reply.pop("ok", None)
         reply.pop("id", None)
-        return json_response(reply)
+        return json_response({"queued": 1, **reply})
 
     def check_tag(tag: str) -> None:
         if not valid_tag(tag):
@@ -509,7 +700,8 @@ def create_app(engine: Engine, describe_agents: Callable[[], dict[str, Any]]) ->
 
     @route("GET", "/api/openapi.json")
     async def openapi() -> Response:
-        return json_response(openapi_document())
+        # a standard document: no "ok" (an OpenAPI root admits only its fields and x-*)
+        return Response(orjson.dumps(openapi_document()), content_type="application/json")
 
     register_universe(route, engine, body_as=body_as, paging=paging, error=ApiError)
     register_agent_routes(route, engine, body_as=body_as, error=ApiError)

@@ -66,7 +66,10 @@ AGENT_SCHEMAS: dict[str, dict[str, Any]] = {
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status=status, content_type="application/json")
+    """A JSON reply with the reference wire's ``"ok": true`` first (api.py's convention)."""
+    return Response(
+        orjson.dumps({"ok": True, **body}), status=status, content_type="application/json"
+    )
 
 
 def register(

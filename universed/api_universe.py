@@ -5,14 +5,23 @@ The reference engine's REST names, answered by the daemon:
 * ``POST /api/scan/{probe_id}`` — systems within the probe's sensor range (sim ``scan``).
 * ``POST /api/save`` / ``POST /api/load`` ``{path}`` (``load`` also ``{seed}``: a fork) — whole
   state to and from a file. Paths are confined to the daemon's save directory
-  (``<state_dir>/saves``): a relative path is taken inside it, an absolute one must lie inside it.
-  A load goes through `Engine.load_save` (state lock, new checkpoint, agents re-observe).
-* ``GET``/``POST /api/tick-rate`` — the daemon's realtime tick rate (the mode is unchanged).
+  (``<state_dir>/saves``): a relative path is taken inside it, an absolute one must lie inside it
+  or inside one of the configured ``save_dirs``. A load goes through `Engine.load_save` (state
+  lock, new checkpoint, agents re-observe). Replies carry the reference's ``saved``/``loaded``
+  (the path as given), ``tick`` and ``probes`` (live probes).
+* ``GET``/``POST /api/tick-rate`` — the daemon's realtime tick rate (the mode is unchanged);
+  ``{"tick_rate": N}`` or the reference's ``{"tickRate": N}`` (an invalid ``tickRate`` is the
+  reference's 400).
 * ``GET``/``POST /api/scenario`` — the timed event script (sim ``scenario``). A ``path`` names a
   JSON file in ``<state_dir>/scenarios`` or the shipped ``sim/scenarios``; the daemon reads and
   validates it and sends it inline, so the journal (`Engine.load_scenario`) holds exactly what
-  the sim got and a recovery replays it.
+  the sim got and a recovery replays it. Event types may be names or the reference's numbers.
 * ``GET /api/lineage`` (``limit``, ``offset``) and ``GET /api/history/{probe_id}``.
+
+Every reply has ``"ok": true`` first (errors: api.py's envelope with ``"ok": false``). Scan,
+history and the scenario read answer in the reference's shape (numbers for event types, subtypes
+and star classes; the engine's ``"shape": "reference"``) unless the query says
+``?shape=readable`` (universed's names, today's replies).
 
 api.py lists `UNIVERSE_ROUTES` in its ``ROUTES`` (so the OpenAPI document covers them), merges
 `UNIVERSE_SCHEMAS` into its body schemas and calls `register` from ``create_app`` with its route
@@ -28,15 +37,17 @@ from typing import Any, Literal
 import attrs
 import orjson
 from cattrs.gen import make_dict_structure_fn
-from quart import Response
+from quart import Response, request
 
 from . import messages as m
 from .engine import Engine
 from .simproc import SimError
 
 __all__ = [
+    "UNIVERSE_REPLIES",
     "UNIVERSE_ROUTES",
     "UNIVERSE_SCHEMAS",
+    "UNIVERSE_SHAPED",
     "LoadRequest",
     "SaveRequest",
     "ScanRequest",
@@ -45,11 +56,14 @@ __all__ = [
     "ScenarioRequest",
     "TickRateRequest",
     "confine",
+    "query_shape",
     "register",
     "scenario_dirs",
 ]
 
 MAX_PATH_BYTES = 1024
+MAX_TICK_RATE = 100_000.0
+SHAPES = m.SHAPES
 MAX_SCENARIO_EVENTS = 100_000
 MAX_SCENARIO_FILE = 16 * 1024 * 1024
 EVENT_TYPES = ("hazard", "discovery", "threat", "anomaly", "encounter", "crisis", "wonder")
@@ -98,7 +112,9 @@ class LoadRequest:
 
 @attrs.frozen
 class TickRateRequest:
-    tick_rate: float = attrs.field(validator=m._between(0.0, 100_000.0, low_open=True))
+    """``{"tick_rate": N}``; the handler also takes the reference's ``{"tickRate": N}``."""
+
+    tick_rate: float = attrs.field(validator=m._between(0.0, MAX_TICK_RATE, low_open=True))
 
 
 @attrs.frozen
@@ -205,12 +221,19 @@ UNIVERSE_ROUTES: list[tuple[str, str, str, type | None]] = [
 ]
 
 _PATH_SCHEMA = {"type": "string", "minLength": 1, "maxLength": MAX_PATH_BYTES}
+#: an event type: its name, or its number on the reference wire (0 discovery ... 6 threat)
+_EVENT_TYPE_SCHEMA: dict[str, Any] = {
+    "oneOf": [
+        {"enum": list(EVENT_TYPES)},
+        {"type": "integer", "enum": sorted(m.INJECT_TYPE_NUMBERS)},
+    ]
+}
 _SCENARIO_EVENT_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["at_tick", "type"],
     "properties": {
         "at_tick": {"type": "integer", "minimum": 0},
-        "type": {"enum": list(EVENT_TYPES)},
+        "type": _EVENT_TYPE_SCHEMA,
         "subtype": {"type": ["integer", "string", "null"]},
         "severity": {"type": "number", "minimum": 0, "maximum": 1},
         "target": {"type": ["string", "null"], "pattern": m.PROBE_ID_RE.pattern},
@@ -252,10 +275,25 @@ UNIVERSE_SCHEMAS: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
     },
     "TickRateRequest": {
-        "type": "object",
-        "required": ["tick_rate"],
-        "properties": {"tick_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 100000}},
-        "additionalProperties": False,
+        "description": "universed's tick_rate or the reference's tickRate (invalid: 400)",
+        "oneOf": [
+            {
+                "type": "object",
+                "required": ["tick_rate"],
+                "properties": {
+                    "tick_rate": {"type": "number", "exclusiveMinimum": 0, "maximum": 100000}
+                },
+                "additionalProperties": False,
+            },
+            {
+                "type": "object",
+                "required": ["tickRate"],
+                "properties": {
+                    "tickRate": {"type": "number", "exclusiveMinimum": 0, "maximum": 100000}
+                },
+                "additionalProperties": False,
+            },
+        ],
     },
     "ScenarioRequest": {
         "description": (
@@ -284,6 +322,111 @@ UNIVERSE_SCHEMAS: dict[str, dict[str, Any]] = {
             _SCENARIO_SCHEMA,
         ],
     },
+}
+
+
+#: Routes whose reply has two shapes: the reference's (default) and ``?shape=readable``.
+UNIVERSE_SHAPED: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("POST", "/api/scan/{probe_id}"),
+        ("GET", "/api/scenario"),
+        ("GET", "/api/history/{probe_id}"),
+    }
+)
+
+_INT = {"type": "integer"}
+_NUM = {"type": "number"}
+_STR = {"type": "string"}
+_SAVE_REPLY = {"tick": _INT, "probes": _INT, "path": _STR, "name": _STR, "hash": _STR}
+#: The documented part of the replies (OpenAPI): required fields and their schemas; api.py adds
+#: ``ok`` to each. The reference shape's numbers appear unless ``?shape=readable``.
+UNIVERSE_REPLIES: dict[tuple[str, str], tuple[list[str], dict[str, Any]]] = {
+    ("POST", "/api/scan/{probe_id}"): (
+        ["probe_id", "systems"],
+        {
+            "probe_id": _STR,
+            "systems": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "system_id": _STR,
+                        "name": _STR,
+                        "star_class": {
+                            "type": ["integer", "string"],
+                            "description": "O 0 ... M 6 (a letter with ?shape=readable)",
+                        },
+                        "star_count": _INT,
+                        "sector": {"type": "array", "items": _INT},
+                        "distance_ly": _NUM,
+                        "estimated_travel_ticks": _NUM,
+                        "position": {"type": "array", "items": _NUM},
+                    },
+                },
+            },
+        },
+    ),
+    ("POST", "/api/save"): (
+        ["saved", "tick", "probes"],
+        {"saved": {**_STR, "description": "the path as given"}, "bytes": _INT, **_SAVE_REPLY},
+    ),
+    ("POST", "/api/load"): (
+        ["loaded", "tick", "probes"],
+        {"loaded": {**_STR, "description": "the path as given"}, "seed": _INT, **_SAVE_REPLY},
+    ),
+    ("GET", "/api/tick-rate"): (
+        ["tickRate", "tick_rate", "mode", "tick"],
+        {"tickRate": _NUM, "tick_rate": _NUM, "mode": _STR, "tick": _INT},
+    ),
+    ("POST", "/api/tick-rate"): (
+        ["tickRate", "tick_rate", "mode", "tick"],
+        {"tickRate": _NUM, "tick_rate": _NUM, "mode": _STR, "tick": _INT},
+    ),
+    ("GET", "/api/scenario"): (
+        ["scenario", "tick"],
+        {
+            "events": {
+                "description": "the scenario's events (reference shape only)",
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "at_tick": _INT,
+                        "type": _INT,
+                        "subtype": _INT,
+                        "severity": _NUM,
+                        "fired": {"type": "boolean"},
+                    },
+                },
+            },
+            "scenario": {"type": "object"},
+            "tick": _INT,
+        },
+    ),
+    ("POST", "/api/scenario"): (["loaded"], {"loaded": _INT, "tick": _INT}),
+    ("GET", "/api/lineage"): (["entries"], {"entries": {"type": "array"}, "total": _INT}),
+    ("GET", "/api/history/{probe_id}"): (
+        ["probe_id", "events"],
+        {
+            "probe_id": _STR,
+            "events": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "type": {
+                            "type": ["integer", "string"],
+                            "description": "the event type number (a name with ?shape=readable)",
+                        },
+                        "subtype": _INT,
+                        "tick": _INT,
+                        "severity": _NUM,
+                        "description": _STR,
+                    },
+                },
+            },
+        },
+    ),
 }
 
 
@@ -325,16 +468,32 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(body), status=status, content_type="application/json")
+RouteDecorator = Callable[[str, str], Callable[[Any], Any]]
+ErrorFactory = Callable[[int, str, str, "dict[str, Any] | None"], Exception]
+
+
+def _json(body: Mapping[str, Any], status: int = 200) -> Response:
+    """A JSON reply with the reference wire's ``"ok": true`` first."""
+    return Response(
+        orjson.dumps({"ok": True, **body}), status=status, content_type="application/json"
+    )
+
+
+def query_shape(error: ErrorFactory) -> str:
+    """The reply shape the query asks for: ``reference`` (default) or ``readable``."""
+    shape = request.args.get("shape", "reference")
+    if shape not in SHAPES:
+        raise error(
+            400,
+            "bad_request",
+            f"shape must be reference or readable, got {shape!r}",
+            {"param": "shape"},
+        )
+    return shape
 
 
 def _strip(reply: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in reply.items() if k not in ("ok", "id")}
-
-
-RouteDecorator = Callable[[str, str], Callable[[Any], Any]]
-ErrorFactory = Callable[[int, str, str, "dict[str, Any] | None"], Exception]
 
 
 def register(
@@ -362,16 +521,27 @@ def register(
         if not m.PROBE_ID_RE.match(probe_id):
             raise error(404, "unknown_probe", f"no probe {probe_id!r} (ids look like 1-1)", None)
 
-    def save_path(text: str) -> Path:
+    def save_path(text: str) -> tuple[Path, Path]:
+        """``text`` confined to the save directory or, if absolute, to one of ``save_dirs``:
+        (the resolved file, the resolved directory it lies in)."""
         path = confine(saves, text)
-        if path is None:
-            raise error(
-                422,
-                "invalid",
-                f"the path must name a file inside the save directory {saves}",
-                {"path": "$.path"},
-            )
-        return path
+        if path is not None:
+            return path, saves.resolve()
+        extra = [Path(d) for d in engine.config.save_dirs]
+        if Path(text).is_absolute():
+            for base in extra:
+                path = confine(base, text)
+                if path is not None:
+                    return path, base.resolve()
+        where = f"the save directory {saves}"
+        if extra:
+            where += " or (absolute paths) in save_dirs: " + ", ".join(str(d) for d in extra)
+        raise error(422, "invalid", f"the path must name a file inside {where}", {"path": "$.path"})
+
+    def shape_command(command: dict[str, Any]) -> dict[str, Any]:
+        if query_shape(error) == "reference":
+            command["shape"] = "reference"
+        return command
 
     def file_error(exc: SimError) -> Exception:
         if exc.code in ("io_error", "bad_file"):
@@ -382,38 +552,41 @@ def register(
     async def scan(probe_id: str) -> Response:
         probe_id_ok(probe_id)
         req = await body_as(ScanRequest, required=False)
-        reply = await sim.request({"cmd": "scan", "probe_id": probe_id, "limit": req.limit})
+        command = {"cmd": "scan", "probe_id": probe_id, "limit": req.limit}
+        reply = await sim.request(shape_command(command))
         return _json(_strip(reply))
 
     @route("POST", "/api/save")
     async def save() -> Response:
         req = await body_as(SaveRequest)
-        path = save_path(req.path)
+        path, base = save_path(req.path)
         try:
             async with engine.state_lock:
                 reply = await sim.request({"cmd": "save", "path": str(path)})
+                probes = engine.probe_count
         except SimError as exc:
             raise file_error(exc) from None
-        out = _strip(reply)
-        out["name"] = str(path.relative_to(saves.resolve()))
+        out = {"saved": req.path, **_strip(reply), "probes": probes}
+        out["name"] = str(path.relative_to(base))
         return _json(out)
 
     @route("POST", "/api/load")
     async def load() -> Response:
         req = await body_as(LoadRequest)
-        path = save_path(req.path)
+        path, base = save_path(req.path)
         if not _is_file(path):
-            raise error(404, "not_found", f"no save file {req.path!r} in {saves}", None)
+            raise error(404, "not_found", f"no save file {req.path!r} in {base}", None)
         try:
             reply = await engine.load_save(str(path), req.seed)
         except SimError as exc:
             raise file_error(exc) from None
-        out = _strip(reply)
-        out["name"] = str(path.relative_to(saves.resolve()))
+        out = {"loaded": req.path, **_strip(reply), "probes": engine.probe_count}
+        out["name"] = str(path.relative_to(base))
         return _json(out)
 
     def tick_rate_body() -> dict[str, Any]:
         return {
+            "tickRate": engine.tick_rate,
             "tick_rate": engine.tick_rate,
             "mode": engine.mode,
             "ticks_per_second": round(engine.ticks_per_second, 3),
@@ -426,14 +599,45 @@ def register(
 
     @route("POST", "/api/tick-rate")
     async def post_tick_rate() -> Response:
-        req = await body_as(TickRateRequest)
-        engine.set_mode(engine.mode, req.tick_rate)
+        obj = await body_as(dict)
+        if "tickRate" in obj:  # the reference's form; its refusal is a 400 "invalid tickRate"
+            if len(obj) > 1:
+                others = ", ".join(sorted(k for k in obj if k != "tickRate"))
+                raise error(
+                    422,
+                    "invalid",
+                    f"tickRate comes alone; unknown field(s): {others}",
+                    {"path": "$"},
+                )
+            rate = obj["tickRate"]
+            if (
+                isinstance(rate, bool)
+                or not isinstance(rate, int | float)
+                or not 0 < rate <= MAX_TICK_RATE
+            ):
+                raise error(
+                    400,
+                    "bad_request",
+                    f"invalid tickRate: expected a number of ticks per second in "
+                    f"(0, {MAX_TICK_RATE:g}], got {rate!r}",
+                    {"path": "$.tickRate"},
+                )
+            tick_rate = float(rate)
+        else:
+            try:
+                tick_rate = m.structure(obj, TickRateRequest).tick_rate
+            except m.MessageError as exc:
+                raise error(422, exc.code, exc.message, {"path": exc.path}) from None
+        engine.set_mode(engine.mode, tick_rate)
         return _json(tick_rate_body())
 
     @route("GET", "/api/scenario")
     async def get_scenario() -> Response:
-        reply = await sim.request({"cmd": "scenario"})
+        command = shape_command({"cmd": "scenario"})
+        reply = await sim.request(command)
         out = _strip(reply)
+        if "shape" in command:  # the reference lists the events at the top level
+            out = {"events": (out.get("scenario") or {}).get("events", []), **out}
         out["tick"] = engine.tick
         return _json(out)
 
@@ -490,7 +694,7 @@ def register(
             if exc.code != "bad_request":
                 raise
             raise error(422, "invalid", exc.message, {"path": "$.scenario"}) from None
-        out = _strip(reply)
+        out = {"loaded": 0, **_strip(reply)}  # the reference's count (0 for a clear)
         out["tick"] = engine.tick
         return _json(out)
 
@@ -505,5 +709,5 @@ def register(
     @route("GET", "/api/history/{probe_id}")
     async def history(probe_id: str) -> Response:
         probe_id_ok(probe_id)
-        reply = await sim.request({"cmd": "history", "probe_id": probe_id})
+        reply = await sim.request(shape_command({"cmd": "history", "probe_id": probe_id}))
         return _json(_strip(reply))

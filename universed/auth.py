@@ -413,10 +413,15 @@ def split_register_token(data: bytes) -> tuple[bytes, str | None]:
 
 
 def error_body(code: str, message: str, details: Mapping[str, Any] | None = None) -> bytes:
+    """An HTTP error reply: ``{"ok": false, "error": {"code", "message", "details"?}}``.
+
+    The one envelope of every refusal, in the REST app (api.py) and before it (this module's
+    guard, the gateway's front door); ``ok`` is the reference wire's success flag.
+    """
     err: dict[str, Any] = {"code": code, "message": message}
     if details:
         err["details"] = dict(details)
-    return orjson.dumps({"error": err})
+    return orjson.dumps({"ok": False, "error": err})
 
 
 def install_rest_guard(

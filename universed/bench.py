@@ -175,7 +175,10 @@ def epoll_client(count: int, port: int, detail: str) -> None:
         head = b""
         while b"\r\n\r\n" not in head:
             head += sock.recv(4096)
-        reg = b'{"type":"register","probe_id":"1-%d","detail":"%s"}' % (i + 1, detail.encode())
+        reg = b'{"type":"register","probe_id":"1-%d","detail":"%s","shape":"readable"}' % (
+            i + 1,
+            detail.encode(),
+        )
         sock.sendall(masked(reg))
         sock.setblocking(False)
         sockets[sock.fileno()] = (sock, bytearray(head.split(b"\r\n\r\n", 1)[1]))
@@ -238,7 +241,7 @@ async def fleet_client(count: int, port: int, detail: str, fleets: int) -> None:
         head = b""
         while b"\r\n\r\n" not in head:
             head += await stream.receive_some(4096)
-        reg = {"type": "register", "probe_ids": ids, "detail": detail}
+        reg = {"type": "register", "probe_ids": ids, "detail": detail, "shape": "readable"}
         await stream.send_all(masked(orjson.dumps(reg)))
         reply = {"type": "actions", "actions": {pid: {"action": "wait"} for pid in ids}}
         conns.append((stream, head.split(b"\r\n\r\n", 1)[1], masked(orjson.dumps(reply))))

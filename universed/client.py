@@ -314,11 +314,13 @@ class AgentClient:
         self.on_decision: Callable[[Mapping[str, Any], dict[str, Any]], None] | None = None
 
     def register_message(self) -> dict[str, Any]:
+        # universed's own (readable) observation shape: names, ids as strings (the SDK's types)
         if self.probe_ids is not None:
-            return {"type": "register", "probe_ids": self.probe_ids}
+            return {"type": "register", "probe_ids": self.probe_ids, "shape": "readable"}
         msg: dict[str, Any] = {"type": "register", "probe_id": self.probe_id}
         if self.lineage:
             msg["lineage"] = True
+        msg["shape"] = "readable"
         return msg
 
     async def run_policy(
@@ -630,7 +632,8 @@ class AdminClient:
         return await self.request("POST", "/api/resume")
 
     async def tick(self, count: int = 1) -> Any:
-        return await self.request("POST", "/api/tick", {"count": count})
+        """Advance ``count`` ticks (paused mode); observations in the readable shape."""
+        return await self.request("POST", "/api/tick", {"count": count}, shape="readable")
 
     async def set_mode(self, mode: str, tick_rate: float | None = None) -> Any:
         body: dict[str, Any] = {"mode": mode}

@@ -62,6 +62,23 @@ def _non_negative(_inst: object, attribute: attrs.Attribute[Any], value: int) ->
         raise ValueError(f"{attribute.name} must be >= 0, got {value}")
 
 
+def _save_dirs(_inst: object, attribute: attrs.Attribute[Any], value: tuple[str, ...]) -> None:
+    for index, text in enumerate(value):
+        where = f"{attribute.name}[{index}]"
+        if not text:
+            raise ValueError(f"{where}: empty directory name")
+        path = Path(text)
+        if not path.is_absolute():
+            raise ValueError(f"{where}: {text!r} is not an absolute path")
+        try:
+            is_dir = path.resolve().is_dir()
+        except OSError as exc:
+            raise ValueError(f"{where}: {text!r}: {exc.strerror}") from None
+        if not is_dir:
+            what = "is not a directory" if path.exists() else "does not exist"
+            raise ValueError(f"{where}: {text!r} {what}")
+
+
 @attrs.frozen
 class Config:
     """The daemon's configuration (see default.toml for the meaning of every key)."""
@@ -78,6 +95,7 @@ class Config:
     sim_timeout_ms: int = attrs.field(default=10000, validator=_positive)
     sim_path: str = ""
     state_dir: str = ""
+    save_dirs: tuple[str, ...] = attrs.field(default=(), validator=_save_dirs)
     checkpoint_every: int = attrs.field(default=1000, validator=_positive)
     verify_every: int = attrs.field(default=100, validator=_positive)
     checkpoint_keep: int = attrs.field(default=3, validator=_at_least_two)
@@ -85,7 +103,7 @@ class Config:
     fork_from: str = ""
     ledger_scope: Literal["all", "controlled"] = "all"
     dashboard_max_observations: int = attrs.field(default=500, validator=_non_negative)
-    dashboard_queue: int = attrs.field(default=1, validator=_positive)
+    dashboard_queue: int = attrs.field(default=8, validator=_positive)
     max_message_bytes: int = attrs.field(default=1 << 20, validator=_positive)
     # security (docs/security.md)
     admin_token: str = ""
@@ -186,6 +204,18 @@ _converter.register_structure_hook(bool, _strict_bool)
 _converter.register_structure_hook(float | int | str, _sim_value)
 
 
+def _str_list(value: Any, _t: type) -> tuple[str, ...]:
+    if not isinstance(value, list | tuple):
+        raise ValueError(f"expected a list of strings, got {value!r}")
+    for item in value:
+        if not isinstance(item, str):
+            raise ValueError(f"expected a list of strings, got {item!r} in it")
+    return tuple(value)
+
+
+_converter.register_structure_hook_func(lambda t: t == tuple[str, ...], _str_list)
+
+
 def _leaf(exc: BaseException) -> BaseException:
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
         exc = exc.exceptions[0]
@@ -212,6 +242,17 @@ def _parse_env_value(key: str, text: str) -> Any:
         if lowered in ("0", "false", "no", "off"):
             return False
         raise ValueError(f"expected true or false, got {text!r}")
+    if key == "save_dirs":  # a list of directories, like PATH
+        if not text:
+            return []
+        parts = text.split(os.pathsep)
+        for index, part in enumerate(parts):
+            if not part:
+                raise ValueError(
+                    f"entry {index} is empty (directories are separated by {os.pathsep!r}), "
+                    f"got {text!r}"
+                )
+        return parts
     if key in ("sim_config", "policies", "lineage_policies", "agent_tokens"):
         try:
             return tomllib.loads(f"v = {text}")["v"]

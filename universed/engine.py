@@ -121,6 +121,9 @@ class Engine:
         self.tick = 0
         self.seed = config.seed
         self.observations: dict[str, dict[str, Any]] = {}
+        # the reference-shaped observations of the last tick, for the probes a reference
+        # consumer sees (the sim's overlay merged in once per probe, shared by every consumer)
+        self.references: dict[str, dict[str, Any]] = {}
         self.parents: dict[str, str | None] = {}  # live probe -> parent (id order)
         self.ledger: Ledger | None = None  # what happened, for /api/events (set by the daemon)
         self.total_created = 0  # probes ever created, destroyed included
@@ -377,15 +380,44 @@ class Engine:
 
     # ------------------------------------------------------------------ one tick
 
-    async def manual_tick(self, count: int = 1) -> dict[str, Any]:
-        """Advance ``count`` ticks now (only while paused) with the actions received so far."""
+    async def manual_tick(self, count: int = 1, shape: str = "reference") -> dict[str, Any]:
+        """Advance ``count`` ticks now (only while paused).
+
+        First waits, as a realtime tick does, for the actions of the remote agents that hold an
+        observation (the open window's expected probes), at most ``agent_timeout`` after it
+        opened; the others get the fallback's. So an agent that sends its action and then asks
+        for the tick never races its own action. The reply carries every live probe's
+        observation of the last tick, in ``shape`` ("reference" or "readable").
+        """
         if self.mode != "paused":
             raise Conflict(f"manual ticks need paused mode; the engine is in {self.mode} mode")
+        await self._await_actions()
         async with self.state_lock:
+            if self.mode != "paused":
+                raise Conflict(f"manual ticks need paused mode; the engine is in {self.mode} mode")
             for n in range(count):
                 # the last manual tick observes every probe: its reply carries them all
-                await self._step(observe_all=n == count - 1)
-        return {"tick": self.tick, "observations": list(self.observations.values())}
+                last = n == count - 1
+                await self._step(observe_all=last, reference_all=last and shape == "reference")
+            observations = self.observations
+            if shape == "reference":
+                refs = self.references
+                listed = [refs.get(pid, obs) for pid, obs in observations.items()]
+            else:
+                listed = list(observations.values())
+        return {"tick": self.tick, "observations": listed}
+
+    async def _await_actions(self) -> None:
+        """Wait until the open window has every expected action, or its agent timeout."""
+        while True:
+            window = self.window
+            event = window.all_in
+            if event.is_set() or window.closed:
+                return
+            with trio.move_on_at(window.opened_at + self.agent_timeout) as scope:
+                await event.wait()
+            if scope.cancelled_caught:
+                return
 
     def _gather_actions(self) -> dict[str, dict[str, Any]]:
         actions = self.window.actions
@@ -406,11 +438,15 @@ class Engine:
                 actions[pid] = action
         return actions
 
-    async def _step(self, *, observe_all: bool = False) -> None:
+    async def _step(self, *, observe_all: bool = False, reference_all: bool = False) -> None:
         t0 = time.perf_counter_ns()
         actions = self._gather_actions()
         self.window.closed = True
-        observe, detail = ("all", "full") if observe_all else self._observe_request()
+        observe, detail, reference = self._observe_request()
+        if observe_all:
+            observe, detail = "all", "full"
+        if reference_all:
+            reference = "all"
         # write-ahead: the row commits as the request leaves (the supervisor's ``sent``), before
         # anything can see the tick's result or run in between (a recovery included); once it
         # is committed the tick happened (a restart or a sim recovery replays it)
@@ -422,6 +458,8 @@ class Engine:
             "observe": observe,
             "detail": detail,
         }
+        if reference is not None:
+            request["reference"] = reference  # the overlay, for the probes reference eyes see
         all_events = self.ledger is not None and self.config.ledger_scope == "all"
         if all_events or self.hub.subscribers:
             request["events"] = True  # every probe's events, observed or not (ledger, feed)
@@ -434,9 +472,19 @@ class Engine:
         self.tick = tick
         observations = reply["observations"]
         obs_by_id: dict[str, dict[str, Any]] = {}
-        for obs in observations:
-            obs["tick"] = tick
-            obs_by_id[obs["probe_id"]] = obs
+        refs: dict[str, dict[str, Any]] = {}
+        if reference is None:
+            for obs in observations:
+                obs["tick"] = tick
+                obs_by_id[obs["probe_id"]] = obs
+        else:
+            for obs in observations:
+                obs["tick"] = tick
+                pid = obs["probe_id"]
+                obs_by_id[pid] = obs
+                overlay = obs.pop("reference", None)  # everything internal reads the readable
+                if overlay is not None:
+                    refs[pid] = {**obs, **overlay}  # once per probe, shared by every consumer
         registry = self.registry
         born = reply.get("born") or []
         destroyed = reply.get("destroyed") or []
@@ -454,19 +502,21 @@ class Engine:
                 registry.controller_name,
                 reply.get("events") if all_events else None,
             )
-        self._deliver(tick, obs_by_id, destroyed)
+        self._deliver(tick, obs_by_id, refs, destroyed)
         for pid in destroyed:
             registry.on_death(pid)
             obs_by_id.pop(pid, None)
+            refs.pop(pid, None)
             self.parents.pop(pid, None)
         self.observations = obs_by_id
+        self.references = refs
         self.probe_count = len(self.parents)
         now = time.monotonic()
         self._tick_times.append(now)
         if self.hub.subscribers:
             if tick % METRICS_EVERY == 0 or not self._metrics:
                 self._metrics = (await self.sim.request({"cmd": "metrics"}))["metrics"]
-            self._publish(reply, observations)
+            self._publish(reply, observations, refs)
         t_pub = time.perf_counter_ns()
         self.prometheus.observe_tick(
             (sim_t0 - t0) / 1e9, (sim_t1 - sim_t0) / 1e9, (t_pub - sim_t1) / 1e9
@@ -507,13 +557,21 @@ class Engine:
         )
 
     def _deliver(
-        self, tick: int, obs_by_id: dict[str, dict[str, Any]], destroyed: list[str]
+        self,
+        tick: int,
+        obs_by_id: dict[str, dict[str, Any]],
+        refs: dict[str, dict[str, Any]],
+        destroyed: list[str],
     ) -> None:
-        """Open the next window and hand observations to the remote controllers."""
+        """Open the next window and hand observations to the remote controllers (in each one's
+        shape; a probe the sim gave no overlay, e.g. at compact detail, goes as it is)."""
         expected: set[str] = set()
         dead = set(destroyed)
         for ctrl in list(self.registry.remotes.values()):
-            batch = [obs_by_id[pid] for pid in ctrl.probes if pid in obs_by_id]
+            if refs and ctrl.shape == "reference":
+                batch = [refs.get(pid) or obs_by_id[pid] for pid in ctrl.probes if pid in obs_by_id]
+            else:
+                batch = [obs_by_id[pid] for pid in ctrl.probes if pid in obs_by_id]
             if not batch:
                 continue
             for obs in batch:
@@ -522,7 +580,13 @@ class Engine:
             ctrl.deliver(tick, batch)
         self.window = ActionWindow(tick, expected)
 
-    def _publish(self, reply: dict[str, Any], observations: list[dict[str, Any]]) -> None:
+    def _publish(
+        self,
+        reply: dict[str, Any],
+        observations: list[dict[str, Any]],
+        refs: dict[str, dict[str, Any]],
+    ) -> None:
+        """One message per shape that has listeners, each encoded once."""
         cap = self.config.dashboard_max_observations
         every = reply.get("events")  # all probes' events, when the tick asked for them
         pairs = (
@@ -543,19 +607,26 @@ class Engine:
         message = {
             "type": "tick",
             "tick": reply["tick"],
+            "observations": observations[:cap],
+            "agents": {"connected": self.agents_connected},
             "mode": self.mode,
             "tick_rate": self.tick_rate,
             "ticks_per_second": round(self.ticks_per_second, 3),
-            "observations": observations[:cap],
             "probe_count": self.probe_count,
             "born": reply.get("born") or [],
             "destroyed": reply.get("destroyed") or [],
             "rejected": reply.get("rejected") or [],
             "events": events,
             "metrics": self._metrics,
-            "agents": {"connected": self.agents_connected},
         }
-        self.hub.publish(orjson.dumps(message))
+        hub = self.hub
+        if hub.listening("readable"):
+            hub.publish(orjson.dumps(message), "readable")
+        if hub.listening("reference"):
+            if refs:
+                sample = message["observations"]
+                message["observations"] = [refs.get(o["probe_id"], o) for o in sample]
+            hub.publish(orjson.dumps(message), "reference")
 
     # ------------------------------------------------------------------ agents
 
@@ -569,21 +640,37 @@ class Engine:
         window.submit(probe_id, action)
         return True
 
-    async def observation_of(self, probe_id: str) -> dict[str, Any] | None:
-        """The probe's latest observation (asks the sim if no tick has produced one yet)."""
+    async def observation_of(self, probe_id: str, shape: str = "readable") -> dict[str, Any] | None:
+        """The probe's latest observation in ``shape`` (asks the sim if no tick has produced
+        one yet, or not in the reference shape)."""
+        if shape == "reference":
+            ref = self.references.get(probe_id)
+            if ref is not None:
+                return ref
         obs = self.observations.get(probe_id)
-        if obs is not None:
+        if obs is not None and shape != "reference":
             return obs
+        command: dict[str, Any] = {"cmd": "probe", "probe_id": probe_id}
+        if shape == "reference":
+            command["reference"] = True
         try:
-            reply = await self.sim.request({"cmd": "probe", "probe_id": probe_id})
+            reply = await self.sim.request(command)
         except SimError:
             return None
         probe = dict(reply["probe"])
+        overlay = probe.pop("reference", None)
         probe["tick"] = self.tick
         if probe.get("status") == "destroyed":
             return probe
-        self.observations[probe_id] = probe
-        return probe
+        if obs is None:
+            self.observations[probe_id] = obs = probe
+        if shape != "reference":
+            return obs
+        if not isinstance(overlay, dict):
+            return obs  # no overlay (a sim without it): the readable form
+        ref = {**obs, **overlay}
+        self.references[probe_id] = ref
+        return ref
 
     def expect(self, probe_id: str) -> None:
         """A newly registered agent got the current observation: wait for its action too."""
@@ -723,45 +810,63 @@ class Engine:
                 children.setdefault(parent, []).append(pid)
         return children
 
-    def _observe_request(self) -> tuple[list[str] | str, str]:
-        """Which probes the coming tick must observe, and at which detail.
+    def _observe_request(self) -> tuple[list[str] | str, str, list[str] | str | None]:
+        """Which probes the coming tick must observe, at which detail, and which of them in the
+        reference shape too (the sim's ``reference`` overlay; None: none).
 
         Only probes somebody decides for are observed (remote agents, non-wait policies), plus a
         sample of the first ``dashboard_max_observations`` probes while a dashboard listens: a
         host with 100k probes and a few agents pays for a few observations, not 100k. Full
-        detail (the living-universe fields, ~6 KB each) only when some consumer wants it.
+        detail (the living-universe fields, ~6 KB each) only when some consumer wants it. The
+        overlay only for what a reference consumer sees: the probes of reference agents, and
+        the sample while a reference dashboard listens (at full detail, the overlay's).
         """
         registry = self.registry
+        hub = self.hub
+        ref_dash = hub.listening("reference")
+        refs: set[str] = set()
+        for remote in registry.remotes.values():
+            if remote.shape == "reference":
+                refs.update(remote.probes)
+        sample: list[str] = []
+        if hub.subscribers:
+            sample = list(itertools.islice(self.parents, self.config.dashboard_max_observations))
+            if ref_dash:
+                refs.update(sample)
         if not registry.default.is_wait:
-            return "all", registry.default.detail
-        wanted: set[str] = set()
-        detail = "compact"
+            detail = "full" if ref_dash else registry.default.detail
+            return "all", detail, self._listed(refs)
+        wanted = set(sample)
+        detail = "full" if ref_dash else "compact"
         for pid, ctrl in registry.assignments():
             if isinstance(ctrl, PolicyController) and ctrl.is_wait:
                 continue
             wanted.add(pid)
             if ctrl.detail == "full":
                 detail = "full"
-        if self.hub.subscribers:
-            cap = self.config.dashboard_max_observations
-            for n, pid in enumerate(self.parents):
-                if n >= cap:
-                    break
-                wanted.add(pid)
         if len(wanted) >= len(self.parents):
-            return "all", detail
-        return sorted(wanted), detail
+            return "all", detail, self._listed(refs)
+        return sorted(wanted), detail, self._listed(refs)
+
+    def _listed(self, probes: set[str]) -> list[str] | str | None:
+        """A probe set as the tick's ``reference`` value."""
+        if not probes:
+            return None
+        if len(probes) >= len(self.parents):
+            return "all"
+        return sorted(probes)
 
     async def _after_state_replaced(self) -> None:
         await self._load_probe_index()
         self.observations = {}
+        self.references = {}
         self.window = ActionWindow(self.tick, set())
         await self._checkpoint(reset=True)
         # agents get fresh observations of the restored state
         for ctrl in list(self.registry.remotes.values()):
             batch = []
             for pid in sorted(ctrl.probes):
-                obs = await self.observation_of(pid)
+                obs = await self.observation_of(pid, ctrl.shape)
                 if obs is not None and obs.get("status") != "destroyed":
                     batch.append(obs)
                     self.window.expect(pid)

@@ -20,6 +20,7 @@ import logging
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+from urllib.parse import parse_qs
 
 import trio
 from hypercorn.config import Config as HyperConfig
@@ -32,7 +33,7 @@ from hypercorn.utils import wrap_app
 from . import messages as m
 from . import readmux
 from .auth import AgentGrant, Auth, Denied, bearer_token, error_body, split_register_token
-from .dashboard import DashboardHub
+from .dashboard import SHAPES, DashboardHub
 from .engine import Engine
 from .limits import ConnectionLimiter, Heartbeat, LimitExceeded, Limits, TokenBucket
 from .readmux import ReadMux
@@ -237,9 +238,10 @@ class AgentSession(RemoteController):
                 path = "$.probe_id" if reg.probe_ids is None else f"$.probe_ids[{index}]"
                 self.error("forbidden", f"this token does not control probe {refused}", path)
                 return
+        shape = reg.shape
         observations = []
         for index, pid in enumerate(ids):
-            obs = await self.engine.observation_of(pid)
+            obs = await self.engine.observation_of(pid, shape)
             if obs is None or obs.get("status") == "destroyed":
                 path = "$.probe_id" if reg.probe_ids is None else f"$.probe_ids[{index}]"
                 what = "unknown" if obs is None else "destroyed"
@@ -252,7 +254,7 @@ class AgentSession(RemoteController):
                 ids = [p for p in ids if self.grant.allows(p, self.parent_of)]
             observations = []
             for pid in ids:
-                obs = self.engine.observations.get(pid) or await self.engine.observation_of(pid)
+                obs = await self.engine.observation_of(pid, shape)
                 if obs:
                     observations.append(obs)
         # re-registering replaces this connection's previous probes
@@ -262,6 +264,7 @@ class AgentSession(RemoteController):
         self.fleet = reg.fleet
         self.lineage = reg.lineage
         self.detail = reg.detail
+        self.shape = shape
         self.inherits = reg.lineage or (reg.fleet and self.registry.inherit)
         self.single = None if reg.fleet else ids[0]
         self.connected_at_tick = self.engine.tick
@@ -398,6 +401,18 @@ class Gateway:
                 await self._http_error(stream, 400, "bad WebSocket handshake")
                 return
             query = path.partition("?")[2]
+            shape = "reference"
+            if route == "/ws/dashboard":
+                shapes = parse_qs(query).get("shape") or ["reference"]
+                shape = shapes[-1]
+                if shape not in SHAPES:
+                    await self._http_error(
+                        stream,
+                        400,
+                        f"shape must be one of {', '.join(SHAPES)}, got {shape!r}",
+                        "invalid",
+                    )
+                    return
             grant: AgentGrant | Denied | None = None
             if self.auth is not None:
                 if route == "/ws":
@@ -428,7 +443,7 @@ class Gateway:
             if route == "/ws":
                 await self._serve_agent(ws, addr, rest, grant)
             else:
-                await self._serve_dashboard(ws, rest)
+                await self._serve_dashboard(ws, rest, shape)
             return
         server = TCPServer(
             self._app_wrapper,
@@ -593,8 +608,8 @@ class Gateway:
         if ws.ended != "rate":
             await ws.finish()
 
-    async def _serve_dashboard(self, ws: WebSocket, rest: bytes) -> None:
-        sub = self.hub.subscribe()
+    async def _serve_dashboard(self, ws: WebSocket, rest: bytes, shape: str = "reference") -> None:
+        sub = self.hub.subscribe(shape)
         self.dashboards += 1
         try:
             ws.prime(rest)

@@ -26,6 +26,9 @@ from cattrs.gen import make_dict_structure_fn
 
 __all__ = [
     "ACTION_NAMES",
+    "INJECT_TYPES",
+    "INJECT_TYPE_NUMBERS",
+    "SHAPES",
     "Action",
     "ActionsBatch",
     "ConfigRequest",
@@ -35,6 +38,7 @@ __all__ = [
     "MessageError",
     "ModeRequest",
     "Register",
+    "Shape",
     "TagRequest",
     "TickRequest",
     "encode",
@@ -76,8 +80,23 @@ ACTION_NAMES = frozenset(
 #: Event types of the sim's ``inject`` command (docs/pipe-protocol.md "inject").
 InjectType = Literal["hazard", "discovery", "threat", "anomaly", "encounter", "crisis", "wonder"]
 INJECT_TYPES: tuple[str, ...] = get_args(InjectType)
+#: The reference wire's event type numbers of the injectable types (the agreed numbering: 0
+#: discovery, 1 anomaly, 2 hazard, 3 encounter, 4 crisis, 5 wonder, 6 threat); a REST body may
+#: give the number instead of the name, the daemon sends (and journals) the name.
+INJECT_TYPE_NUMBERS: dict[int, str] = {
+    0: "discovery",
+    1: "anomaly",
+    2: "hazard",
+    3: "encounter",
+    4: "crisis",
+    5: "wonder",
+    6: "threat",
+}
 PROBE_ID_RE = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
 Mode = Literal["realtime", "lockstep", "paused"]
+#: Observation shapes (docs/agent-protocol.md "Observation shapes").
+Shape = Literal["reference", "readable"]
+SHAPES: tuple[str, ...] = get_args(Shape)
 T = TypeVar("T")
 
 
@@ -146,6 +165,8 @@ class Register:
     lineage: bool = False
     #: extension: "compact" observations leave out the living-universe fields (~600 B vs ~6 KB)
     detail: Literal["full", "compact"] = "full"
+    #: the observation shape: the reference server's (default) or universed's own ("readable")
+    shape: Shape = "reference"
 
     @probe_id.validator
     def _probe_id_ok(self, attribute: attrs.Attribute[Any], value: str | None) -> None:
@@ -360,6 +381,24 @@ converter.register_structure_hook(str, _structure_strict_str)
 converter.register_structure_hook(bool, _structure_strict_bool)
 converter.register_structure_hook(int | str, _structure_int_or_str)
 converter.register_structure_hook(float | int | str, _structure_config_value)
+
+
+def _structure_inject_type(value: Any, _t: Any) -> str:
+    """An injectable event type: its name or its reference number (`INJECT_TYPE_NUMBERS`)."""
+    if isinstance(value, str) and value in INJECT_TYPES:
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and value in INJECT_TYPE_NUMBERS:
+        return INJECT_TYPE_NUMBERS[value]
+    numbers = ", ".join(f"{n} {name}" for n, name in INJECT_TYPE_NUMBERS.items())
+    raise ValueError(
+        f"expected an event type name ({', '.join(INJECT_TYPES)}) or number ({numbers}), "
+        f"got {value!r}"
+    )
+
+
+# Literal types compare (and hash) by their set of values: this also covers api_universe's
+# scenario event type, the same seven names.
+converter.register_structure_hook_func(lambda t: t == InjectType, _structure_inject_type)
 for _cls in (Register, TickRequest, ModeRequest, InjectEvent, InjectRequest, TagRequest):
     converter.register_structure_hook(
         _cls, make_dict_structure_fn(_cls, converter, _cattrs_forbid_extra_keys=True)
@@ -412,8 +451,10 @@ def encode(obj: Any) -> bytes:
 
 def encode_registered(reg: Register, ids: list[str]) -> bytes:
     if reg.fleet:
-        return orjson.dumps({"type": "registered", "probe_ids": ids, "fleet": True})
-    return orjson.dumps({"type": "registered", "probe_id": ids[0]})
+        return orjson.dumps(
+            {"type": "registered", "probe_ids": ids, "fleet": True, "shape": reg.shape}
+        )
+    return orjson.dumps({"type": "registered", "probe_id": ids[0], "shape": reg.shape})
 
 
 def encode_observe(observation: Mapping[str, Any], tick: int) -> bytes:

@@ -63,6 +63,9 @@ class Controller:
         self.inherits = inherits
         #: observation detail this controller needs: "full" (living-universe fields) or "compact"
         self.detail = "full"
+        #: observation shape it is sent: "readable" (universed's own; in-process policies) or
+        #: "reference" (the sim's reference overlay merged in; remote agents that ask for it)
+        self.shape = "readable"
         self.probes: set[str] = set()
         self.connected_at_tick = 0
 
@@ -100,6 +103,7 @@ class RemoteController(Controller):
         out = super().describe()
         out["remote_addr"] = self.remote_addr
         out["fleet"] = self.fleet
+        out["shape"] = self.shape
         return out
 
 

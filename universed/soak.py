@@ -307,7 +307,9 @@ class SoakAgent:
         ws = await RawWebSocket.connect(self.port, f"/ws?token={self.token}")
         stats.sessions += 1
         try:
-            await ws.send(orjson.dumps({"type": "register", "probe_id": self.probe}))
+            await ws.send(
+                orjson.dumps({"type": "register", "probe_id": self.probe, "shape": "readable"})
+            )
             reply = await ws.recv_json()
             if reply is None or reply.get("type") != "registered":
                 code = reply and reply.get("code")
@@ -365,7 +367,9 @@ class SoakAgent:
                 victim = self.probe
                 while victim == self.probe:
                     victim = self.rng.choice(self.others)
-                await ws.send(orjson.dumps({"type": "register", "probe_id": victim}))
+                await ws.send(
+                    orjson.dumps({"type": "register", "probe_id": victim, "shape": "readable"})
+                )
             with trio.move_on_after(10):
                 while True:
                     msg = await ws.recv_json()

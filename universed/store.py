@@ -793,7 +793,7 @@ def crash_soak(
             if tick < ref_tick:
                 raise RuntimeError(f"round {i}: resumed at tick {tick}, before tick {ref_tick}")
             if tick > ref_tick:
-                ref.request("POST", "/api/tick", {"count": tick - ref_tick})
+                ref.request("POST", "/api/tick?shape=readable", {"count": tick - ref_tick})
             ref_tick, want = ref.state()
             ok = ref_tick == tick and got == want and tick >= seen
             report.rounds.append(

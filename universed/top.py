@@ -308,7 +308,8 @@ def _http_base(url: str) -> str:
 def _ws_url(base: str) -> str:
     parts = urlsplit(base)
     scheme = "wss" if parts.scheme == "https" else "ws"
-    return urlunsplit((scheme, parts.netloc, parts.path + "/ws/dashboard", "", ""))
+    # universed's own (readable) shape: the observations top shows carry names
+    return urlunsplit((scheme, parts.netloc, parts.path + "/ws/dashboard", "shape=readable", ""))
 
 
 def _get_json(url: str, token: str | None, timeout: float) -> Any:

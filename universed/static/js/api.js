@@ -109,7 +109,7 @@ export class Api {
   }
   pause() { return this.post("/api/pause"); }
   resume() { return this.post("/api/resume"); }
-  step(count = 1) { return this.post("/api/tick", { count }); }
+  step(count = 1) { return this.post("/api/tick?shape=readable", { count }); }
   snapshot(tag) { return this.post("/api/snapshot", { tag }); }
   mode(mode, tickRate) {
     const body = { mode };

@@ -21,9 +21,10 @@ if (urlToken) {
   setToken(urlToken);
   window.history.replaceState(null, "", location.pathname + location.hash);
 }
+// The page reads universed's own (readable) shapes: names for systems, events and structures.
 const wsUrl = () => {
   const token = getToken();
-  const query = token ? `?token=${encodeURIComponent(token)}` : "";
+  const query = `?shape=readable${token ? `&token=${encodeURIComponent(token)}` : ""}`;
   return `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${base}/ws/dashboard${query}`;
 };
 
