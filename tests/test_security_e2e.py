@@ -188,7 +188,11 @@ async def test_agent_tokens_grant_named_probes_and_lineages() -> None:
         assert refused.value.status == 401
         # the token in the register message works too
         await anon.send(orjson.dumps({"type": "register", "probe_id": "1-1", "token": ALICE}))
-        assert await recv_json(anon) == {"type": "registered", "probe_id": "1-1"}
+        assert await recv_json(anon) == {
+            "type": "registered",
+            "probe_id": "1-1",
+            "shape": "reference",
+        }
         # another agent's probe: an error frame, and the connection stays usable
         alice = await RawWebSocket.connect(
             d.port, "/ws", headers={"Authorization": f"Bearer {ALICE}"}
@@ -210,7 +214,11 @@ async def test_agent_tokens_grant_named_probes_and_lineages() -> None:
         # the admin token may register anything (replacing the holder)
         admin = await RawWebSocket.connect(d.port, f"/ws?token={ADMIN}")
         await admin.send(b'{"type":"register","probe_id":"1-3"}')
-        assert await recv_json(admin) == {"type": "registered", "probe_id": "1-3"}
+        assert await recv_json(admin) == {
+            "type": "registered",
+            "probe_id": "1-3",
+            "shape": "reference",
+        }
         for ws in (anon, alice, fleet, admin):
             await ws.close()
 
@@ -219,7 +227,11 @@ async def test_agents_open_on_loopback_by_default() -> None:
     async with running_daemon() as d:
         ws = await RawWebSocket.connect(d.port, "/ws")
         await ws.send(b'{"type":"register","probe_id":"1-1"}')
-        assert await recv_json(ws) == {"type": "registered", "probe_id": "1-1"}
+        assert await recv_json(ws) == {
+            "type": "registered",
+            "probe_id": "1-1",
+            "shape": "reference",
+        }
         await ws.close()
 
 

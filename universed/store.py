@@ -14,7 +14,7 @@ an uninterrupted run has at that tick (the sim is deterministic; recorded hashes
 Injected events and sim config changes are rows too, in the order they were applied.
 
 **Checkpoints** are the sim's ``save`` files: the sim writes them atomically (temp file, fsync,
-rename, fsync of the directory; sim/src/persist.c ``persist_save``), and the journal records
+rename, fsync of the directory; sim/src/persist_file.c ``persist_save``), and the journal records
 ``(tick, path, hash)`` only after the save returned. A checkpoint is a *reset* when the engine's
 view started over there (a fresh universe, a restore, a fork): no observations are carried
 across it. Retention keeps the newest ``keep`` checkpoints (>= 2) and deletes the rows before the

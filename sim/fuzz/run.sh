@@ -11,7 +11,8 @@ if ! command -v "$CLANG" >/dev/null 2>&1; then
     exit 0
 fi
 mkdir -p build fuzz-out/corpus
-LIB="src/rng.c src/json.c src/hmap.c src/galaxy.c src/world.c src/life.c src/society.c src/actions.c src/events.c src/replicate.c src/tick.c src/observe.c src/persist.c src/proto.c"
+# the library sources: the Makefile passes its SRC_LIB list; run directly, every src/*.c but main.c
+LIB=${LIB_SRCS:-$(ls src/*.c | grep -v '^src/main\.c$' | tr '\n' ' ')}
 if ! "$CLANG" -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
         -Isrc -Ifuzz -o build/fuzz-proto fuzz/fuzz_main.c fuzz/target.c $LIB -lm 2>build/fuzz-build.log; then
     echo "fuzz: $CLANG cannot build a libFuzzer target (see build/fuzz-build.log); skipping."

@@ -2,6 +2,7 @@
 #include "actions.h"
 
 #include "events.h"
+#include "life.h"
 #include "society.h"
 
 #include <math.h>

@@ -11,17 +11,7 @@
 #include "json.h"
 #include "world.h"
 
-typedef struct action {
-    uint8_t kind;        /* enum action_kind */
-    int8_t res;          /* mine / trade: resource index, else -1 */
-    uint8_t arg;         /* build_structure: type; research / share_tech: domain; vote: favor */
-    uint8_t broadcast;   /* send_message without a probe target */
-    uint64_t target_hi;  /* navigate_to_body / travel_to_system target; probe target */
-    uint64_t target_lo;
-    uint64_t proposal;   /* vote: proposal id */
-    double amount;       /* trade: kg */
-    char text[TEXT_MAX]; /* send_message content, place_beacon message, propose text */
-} action;
+/* struct action (a parsed agent action) is in world.h beside enum action_kind. */
 
 /* Parse an action object. Returns 0, or -1 with a message naming the problem in err. */
 int actions_parse(const json_doc *d, const json_node *obj, action *out, char *err, size_t errlen);

@@ -3,9 +3,9 @@
 
 #include "life.h"
 #include "rng.h"
-#include "society.h"
 
 #include <math.h>
+#include <stdlib.h>
 
 /* Severity multiplier of solar flares by star class (O..M); M dwarfs are flare stars. */
 static const double flare_class[STAR_CLASS_COUNT] = {2.0, 1.6, 1.3, 1.1, 1.0, 0.9, 1.2};
@@ -155,7 +155,7 @@ void events_threat(world *w, uint32_t idx, int subtype, double severity, int lea
     l->threat_sev = (float)world_q6(severity);
     l->threat_loc = p->location;
     l->threat_body = p->body;
-    society_threat_push(w, idx);
+    events_threat_push(w, idx);
     world_emit(w, idx, EV_THREAT, (uint8_t)subtype, 0, world_q6(severity), lead);
 }
 
@@ -263,4 +263,59 @@ void events_survey_levelup(world *w, uint32_t idx, int level) {
         int sub = level >= 4 ? DS_TECH_INSIGHT : DS_RICH_DEPOSIT;
         events_discovery(w, idx, sub, rng_mix64(h));
     }
+}
+
+/* ---------------------------------------------------------------- threat buckets */
+
+static int grow_u32(uint32_t **arr, uint32_t *cap, uint32_t need) {
+    if (need <= *cap) return 0;
+    uint32_t nc = *cap ? *cap * 2 : 16;
+    while (nc < need) nc *= 2;
+    uint32_t *na = realloc(*arr, (size_t)nc * sizeof *na);
+    if (!na) return -1;
+    *arr = na;
+    *cap = nc;
+    return 0;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+int events_threat_push(world *w, uint32_t idx) {
+    int b = (int)(w->L[idx].threat_tick & 7);
+    if (w->n_threat_b[b] == w->cap_threat_b[b] &&
+        grow_u32(&w->threat_b[b], &w->cap_threat_b[b], w->n_threat_b[b] + 1))
+        return -1;
+    w->threat_b[b][w->n_threat_b[b]++] = idx;
+    return 0;
+}
+
+void events_land_threats(world *w) {
+    int b = (int)(w->tick & 7);
+    uint32_t n = w->n_threat_b[b];
+    if (!n) return;
+    uint32_t *list = w->threat_b[b];
+    qsort(list, n, sizeof *list, cmp_u32); /* id order, whatever order they were announced in */
+    w->n_threat_b[b] = 0;
+    for (uint32_t k = 0; k < n; k++) {
+        if (k && list[k] == list[k - 1]) continue;
+        if (w->L[list[k]].threat_tick == w->tick) events_threat_land(w, list[k]);
+    }
+}
+
+void world_destroy(world *w, uint32_t idx) {
+    probe *p = &w->p[idx];
+    if (p->status == ST_DESTROYED) return;
+    p->status = ST_DESTROYED;
+    p->hull = 0.0;
+    p->activity = ACT_NONE;
+    p->ticks_left = 0;
+    p->research = 0;
+    w->sys_dirty = 1;
+    w->alive--;
+    w->m.destroyed++;
+    world_note_died(w, idx);
+    world_emit(w, idx, EV_DESTROYED, 0, 0, 0.0, 0.0);
 }

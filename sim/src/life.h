@@ -7,7 +7,6 @@
 #ifndef LIFE_H
 #define LIFE_H
 
-#include "json.h"
 #include "world.h"
 
 #define MEM_FADE 0.001        /* per tick: a memory loses ~63 % of its weight in 1,000 ticks */
@@ -16,7 +15,10 @@
 #define QUIRK_COUNT 24
 extern const char *const life_quirk_names[QUIRK_COUNT];
 
-void life_init_bob(world *w, uint32_t idx);
+/* Append an event for probe idx to the log (links it into the probe's list) and
+ * note it in the probe's mind (life_note). Defined in life.c: recording an event is a mechanic. */
+int world_emit(world *w, uint32_t idx, uint8_t type, uint8_t subtype, uint8_t arg,
+               double severity, double value);
 /* Hook called by world_emit for every event: drift, memory, history. */
 void life_note(world *w, uint32_t idx, const event *ev);
 /* Change trait t of probe idx by delta x its drift rate, clamped to [-1, 1]. */
@@ -52,15 +54,5 @@ typedef struct alien_life {
     const char *biology, *disposition, *culture;
 } alien_life;
 void life_alien(const world *w, const star_system *s, int bi, alien_life *out);
-
-/* JSON writers used by observe.c */
-void life_write_personality(jbuf *b, const world *w, uint32_t idx);
-void life_write_memories(jbuf *b, const world *w, uint32_t idx, int max);
-/* ref: events in the reference shape (numeric type/subtype, severity, description beside
- * universed's kind/weight/text). */
-void life_write_history(jbuf *b, const world *w, uint32_t idx, int ref);
-/* ref: the reference planet (numeric type, mass_earth, orbital_radius_au, numeric
- * magnetic_field, all resources) beside universed's id/orbit_au/life/artifact. */
-void life_write_planet(jbuf *b, world *w, const star_system *s, int bi, int level, int ref);
 
 #endif

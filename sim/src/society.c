@@ -476,34 +476,10 @@ void society_on_arrival(world *w, uint32_t idx) {
     }
 }
 
-/* ---------------------------------------------------------------- threats */
-
-int society_threat_push(world *w, uint32_t idx) {
-    int b = (int)(w->L[idx].threat_tick & 7);
-    if (w->n_threat_b[b] == w->cap_threat_b[b] &&
-        grow((void **)&w->threat_b[b], &w->cap_threat_b[b], w->n_threat_b[b] + 1, sizeof(uint32_t)))
-        return -1;
-    w->threat_b[b][w->n_threat_b[b]++] = idx;
-    return 0;
-}
-
-static void land_threats(world *w) {
-    int b = (int)(w->tick & 7);
-    uint32_t n = w->n_threat_b[b];
-    if (!n) return;
-    uint32_t *list = w->threat_b[b];
-    qsort(list, n, sizeof *list, uidx_cmp); /* id order, whatever order they were announced in */
-    w->n_threat_b[b] = 0;
-    for (uint32_t k = 0; k < n; k++) {
-        if (k && list[k] == list[k - 1]) continue;
-        if (w->L[list[k]].threat_tick == w->tick) events_threat_land(w, list[k]);
-    }
-}
-
 void society_rebuild(world *w) {
     for (int b = 0; b < 8; b++) w->n_threat_b[b] = 0;
     for (uint32_t i = 0; i < w->n_probes; i++)
-        if (w->L[i].threat_tick > w->tick) society_threat_push(w, i);
+        if (w->L[i].threat_tick > w->tick) events_threat_push(w, i);
     w->sys_dirty = 1;
 }
 
@@ -557,7 +533,7 @@ void society_tick(world *w) {
         if (w->p[q->proposer].status != ST_DESTROYED)
             world_emit(w, q->proposer, EV_PROPOSAL, 1, q->passed, 0.0, (double)i + 1);
     }
-    land_threats(w);
+    events_land_threats(w);
 }
 
 void society_scenario_fire(world *w) {

@@ -7,7 +7,6 @@
 #ifndef SOCIETY_H
 #define SOCIETY_H
 
-#include "actions.h"
 #include "world.h"
 
 #define TRUST_TRADE 0.05
@@ -48,6 +47,5 @@ double society_struct_factor(world *w, const probe *p, int type);
 void society_rebuild(world *w);
 /* Scenario events due this tick. */
 void society_scenario_fire(world *w);
-int society_threat_push(world *w, uint32_t idx);
 
 #endif

@@ -2,7 +2,6 @@
  * Every formula here is listed in docs/universe.md. */
 #include "world.h"
 
-#include "life.h"
 #include "rng.h"
 
 #include <math.h>
@@ -152,6 +151,19 @@ int64_t world_add_probe(world *w) {
     return i;
 }
 
+/* Bob's starting mind (docs/universe.md "Living universe"). */
+static void init_bob_mind(world *w, uint32_t idx) {
+    static const float bob[TRAIT_COUNT] = {0.8f, 0.3f, 0.4f, 0.7f, 0.5f, 0.6f, 0.6f, 0.3f, 0.1f, 0.6f};
+    probe_life *l = &w->L[idx];
+    memcpy(l->trait, bob, sizeof bob);
+    l->drift = 1.0f;
+    l->earth = 1.0f;
+    l->n_quirks = 2;
+    l->quirk[0] = 3;  /* quotes 20th-century films */
+    l->quirk[1] = 12; /* names its tools after dogs */
+    l->last_company = (uint32_t)(w->tick < UINT32_MAX ? w->tick : UINT32_MAX);
+}
+
 static void init_bob(world *w, probe *p, probe_cold *c, const star_system *home) {
     static const uint8_t bob_tech[TECH_COUNT] = {3, 3, 2, 2, 4, 3, 2, 2, 1, 1};
     p->sys_hi = home->id_hi;
@@ -168,7 +180,7 @@ static void init_bob(world *w, probe *p, probe_cold *c, const star_system *home)
     memcpy(p->tech, bob_tech, sizeof bob_tech);
     c->born_tick = w->tick;
     c->generation = 0;
-    life_init_bob(w, (uint32_t)(p - w->p));
+    init_bob_mind(w, (uint32_t)(p - w->p));
 }
 
 int world_init(world *w, uint64_t seed, uint32_t populate) {
@@ -286,39 +298,6 @@ int world_deplete(world *w, const star_system *s, int bi, int r, double kg) {
 int world_mark_explored(world *w, uint64_t hi, uint64_t lo) {
     if (hmap_get(&w->explored, hi, lo)) return 0;
     return hmap_put(&w->explored, hi, lo, (uint32_t)(w->tick < UINT32_MAX ? w->tick : UINT32_MAX));
-}
-
-int world_emit(world *w, uint32_t idx, uint8_t type, uint8_t subtype, uint8_t arg,
-               double severity, double value) {
-    if (w->n_ev == w->cap_ev) {
-        uint32_t nc = w->cap_ev ? w->cap_ev * 2 : 256;
-        event *ne = realloc(w->ev, (size_t)nc * sizeof *ne);
-        if (!ne) return -1;
-        w->ev = ne;
-        w->cap_ev = nc;
-    }
-    uint32_t e = w->n_ev++;
-    event *ev = &w->ev[e];
-    ev->tick = w->tick;
-    ev->probe = idx;
-    ev->next = 0;
-    ev->type = type;
-    ev->subtype = subtype;
-    ev->arg = arg;
-    ev->injected = 0;
-    ev->severity = severity;
-    ev->value = value;
-    life_note(w, idx, ev);
-    probe *p = &w->p[idx];
-    if (p->ev_epoch != w->epoch || !p->ev_head) {
-        p->ev_epoch = w->epoch;
-        p->ev_head = e + 1;
-    } else {
-        uint32_t k = p->ev_head - 1;
-        while (w->ev[k].next) k = w->ev[k].next - 1;
-        w->ev[k].next = e + 1;
-    }
-    return 0;
 }
 
 void world_clear_events(world *w) {
@@ -453,22 +432,8 @@ static int push_u32(uint32_t **arr, uint32_t *n, uint32_t *cap, uint32_t v) {
     return 0;
 }
 
-void world_destroy(world *w, uint32_t idx) {
-    probe *p = &w->p[idx];
-    if (p->status == ST_DESTROYED) return;
-    p->status = ST_DESTROYED;
-    p->hull = 0.0;
-    p->activity = ACT_NONE;
-    p->ticks_left = 0;
-    p->research = 0;
-    w->sys_dirty = 1;
-    w->alive--;
-    w->m.destroyed++;
-    push_u32(&w->died, &w->n_died, &w->cap_died, idx);
-    world_emit(w, idx, EV_DESTROYED, 0, 0, 0.0, 0.0);
-}
-
 int world_note_born(world *w, uint32_t idx) { return push_u32(&w->born, &w->n_born, &w->cap_born, idx); }
+int world_note_died(world *w, uint32_t idx) { return push_u32(&w->died, &w->n_died, &w->cap_died, idx); }
 
 void world_update_status(world *w, probe *p) {
     if (p->status == ST_DESTROYED) return;
@@ -480,4 +445,38 @@ void world_update_status(world *w, probe *p) {
     else if (p->act_tick == w->tick && p->last_ok && p->last_action == A_MINE) p->status = ST_MINING;
     else if (p->act_tick == w->tick && p->last_ok && p->last_action == A_REPAIR) p->status = ST_BUILDING;
     else p->status = ST_ACTIVE;
+}
+
+/* ---------------------------------------------------------------- spatial index */
+
+static void rebuild_sys_index(world *w) {
+    hmap_clear(&w->sys_ix);
+    if (w->cap_sys_pr < w->n_probes) {
+        uint32_t nc = w->n_probes + 64;
+        uint32_t *a = realloc(w->sys_pr, nc * sizeof *a), *b;
+        if (!a) return;
+        w->sys_pr = a;
+        b = realloc(w->sys_next, nc * sizeof *b);
+        if (!b) return;
+        w->sys_next = b;
+        w->cap_sys_pr = nc;
+    }
+    uint32_t k = 0;
+    for (uint32_t i = w->n_probes; i-- > 0;) { /* reverse, so each system's list is in id order */
+        const probe *p = &w->p[i];
+        if (p->status == ST_DESTROYED || p->location == LOC_INTERSTELLAR) continue;
+        uint32_t *head = hmap_get(&w->sys_ix, p->sys_hi, p->sys_lo);
+        w->sys_pr[k] = i;
+        w->sys_next[k] = head ? *head : 0;
+        if (head) *head = k + 1;
+        else if (hmap_put(&w->sys_ix, p->sys_hi, p->sys_lo, k + 1)) return;
+        k++;
+    }
+    w->sys_dirty = 0;
+}
+
+uint32_t world_sys_first(world *w, uint64_t hi, uint64_t lo) {
+    if (w->sys_dirty) rebuild_sys_index(w);
+    uint32_t *h = hmap_get(&w->sys_ix, hi, lo);
+    return h ? *h : 0;
 }

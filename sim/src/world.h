@@ -176,6 +176,19 @@ typedef struct world_metrics {
 #define INBOX_SLOTS 8
 #define TEXT_MAX 128
 
+/* One parsed agent action (actions_parse; applied by actions_apply / society_apply). */
+typedef struct action {
+    uint8_t kind;        /* enum action_kind */
+    int8_t res;          /* mine / trade: resource index, else -1 */
+    uint8_t arg;         /* build_structure: type; research / share_tech: domain; vote: favor */
+    uint8_t broadcast;   /* send_message without a probe target */
+    uint64_t target_hi;  /* navigate_to_body / travel_to_system target; probe target */
+    uint64_t target_lo;
+    uint64_t proposal;   /* vote: proposal id */
+    double amount;       /* trade: kg */
+    char text[TEXT_MAX]; /* send_message content, place_beacon message, propose text */
+} action;
+
 /* A memory / history entry: an event remembered with an emotional weight that fades. */
 typedef struct mem_entry {
     uint32_t tick;       /* tick it happened (saturates at 2^32-1) */
@@ -333,9 +346,6 @@ const star_system *world_probe_system(world *w, const probe *p);
 double world_body_remaining(const world *w, const star_system *s, int bi, int r);
 int world_deplete(world *w, const star_system *s, int bi, int r, double kg);
 int world_mark_explored(world *w, uint64_t hi, uint64_t lo);
-/* Append an event for probe idx to the log (links it into the probe's list). */
-int world_emit(world *w, uint32_t idx, uint8_t type, uint8_t subtype, uint8_t arg,
-               double severity, double value);
 void world_clear_events(world *w);
 /* Rebuild per-probe event lists from the log (after load/restore). */
 void world_relink_events(world *w);
@@ -354,11 +364,11 @@ void world_set_name(probe_cold *c, const char *name);
 int world_parse_id(const char *s, size_t len, uint64_t *hi, uint64_t *lo);
 /* Start-of-tick housekeeping: drop last tick's events (injected ones stay), clear born/died. */
 void world_begin_tick(world *w);
-/* Mark probe idx destroyed (idempotent). */
-void world_destroy(world *w, uint32_t idx);
 /* Recompute status from state (see docs/universe.md "Status"). */
 void world_update_status(world *w, probe *p);
 int world_note_born(world *w, uint32_t idx);
+/* Append idx to this tick's list of destroyed probes (world_destroy in events.c). */
+int world_note_died(world *w, uint32_t idx);
 /* Spatial index: 1 + first entry (w->sys_pr / w->sys_next) of the live probes in a system (not
  * interstellar), in id order; 0 if none. Rebuilt lazily when probes moved. */
 uint32_t world_sys_first(world *w, uint64_t hi, uint64_t lo);

@@ -390,11 +390,35 @@ static void test_commands(void) {
     proto_free(&P);
 }
 
+/* probe "reference": true gives a registering agent its first observation in the reference shape */
+static void test_probe_reference(void) {
+    proto P;
+    CHECK(proto_init(&P, 42, 1, 1 << 20) == 0);
+    char before[17], after[17];
+    hash_of(&P, before);
+    const json_node *r = req(&P, "{\"cmd\":\"probe\",\"probe_id\":\"1-1\"}");
+    CHECK(is_ok(r) && get(get(r, "probe"), "reference") == NULL);
+    r = req(&P, "{\"cmd\":\"probe\",\"probe_id\":\"1-1\",\"reference\":false}");
+    CHECK(is_ok(r) && get(get(r, "probe"), "reference") == NULL);
+    r = req(&P, "{\"cmd\":\"probe\",\"probe_id\":\"1-1\",\"reference\":true}");
+    const json_node *pr = get(r, "probe");
+    CHECK(is_ok(r) && get(pr, "reference") && last_member(pr) == get(pr, "reference"));
+    const json_node *sys = get(get(pr, "reference"), "system");
+    CHECK(sys && sys->type == JSON_OBJECT && is_num(get(first(get(sys, "stars")), "class")));
+    CHECK(get(get(pr, "reference"), "trust")->type == JSON_ARRAY);
+    CHECK(err_has(req(&P, "{\"cmd\":\"probe\",\"probe_id\":\"1-1\",\"reference\":\"all\"}"), "bad_request",
+                  "field 'reference' must be true, false or null"));
+    hash_of(&P, after);
+    CHECK(strcmp(before, after) == 0);
+    proto_free(&P);
+}
+
 int main(void) {
     json_doc_init(&R);
     test_overlay_fields();
     test_commands();
     test_overlay_is_pure();
+    test_probe_reference();
     json_doc_free(&R);
     return tu_report("test_reference");
 }

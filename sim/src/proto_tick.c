@@ -1,0 +1,247 @@
+/* proto_tick.c -- the tick command: actions in, observations and events out. */
+#include "proto_cmd.h"
+
+#include "observe.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct keyed_action {
+    tick_action a; /* the action */
+    size_t pos;    /* position in the request, to keep the first of duplicates */
+} keyed_action;
+
+static int cmp_keyed(const void *a, const void *b) {
+    const keyed_action *x = a, *y = b;
+    if (x->a.probe != y->a.probe) return x->a.probe < y->a.probe ? -1 : 1;
+    return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
+/* ------------------------------------------------------------ commands */
+
+enum observe_mode { OBSERVE_ALL, OBSERVE_NONE, OBSERVE_LIST };
+
+static int parse_observe(proto *P, const json_node *obs, perr *e, enum observe_mode *mode) {
+    json_doc *d = &P->doc;
+    *mode = OBSERVE_ALL;
+    if (!obs || json_is_str(obs, d, "all")) return 0;
+    if (json_is_str(obs, d, "none") || obs->type == JSON_NULL) {
+        *mode = OBSERVE_NONE;
+        return 0;
+    }
+    if (obs->type != JSON_ARRAY)
+        return proto_fail(e, "bad_request", "field 'observe' must be \"all\", \"none\" or a list of probe ids");
+    for (const json_node *c = json_child(d, obs); c; c = json_next(d, c))
+        if (c->type != JSON_STRING)
+            return proto_fail(e, "bad_request", "field 'observe' must list probe id strings, found %s", json_type_name(c));
+    *mode = OBSERVE_LIST;
+    return 0;
+}
+
+/* One entry of the "rejected" list for a request entry that never reached validation. */
+static void write_pre_reject(jbuf *pre, const json_doc *d, const char *key, size_t kl,
+                             const json_node *name, const char *reason) {
+    jb_sep(pre);
+    jb_puts(pre, "{\"probe_id\":");
+    jb_str(pre, key, kl);
+    jb_key(pre, "action");
+    if (name && name->type == JSON_STRING) jb_node(pre, d, name);
+    else jb_null(pre);
+    jb_key(pre, "reason");
+    jb_cstr(pre, reason);
+    jb_putc(pre, '}');
+}
+
+/* Parse the actions object into P->acts (sorted by probe, one per probe). Entries for unknown
+ * probes, malformed actions and duplicates are written to pre. Returns the count, or -1. */
+static long collect_actions(proto *P, const json_node *acts, jbuf *pre, perr *e) {
+    json_doc *d = &P->doc;
+    size_t n_members = acts && acts->type == JSON_OBJECT ? acts->count : 0;
+    if (n_members == 0) return 0;
+    if (n_members > P->cap_acts) {
+        tick_action *na = realloc(P->acts, n_members * sizeof *na);
+        if (!na) return proto_fail(e, "io_error", "too many actions (out of memory)");
+        P->acts = na;
+        P->cap_acts = n_members;
+    }
+    keyed_action *tmp = malloc(n_members * sizeof *tmp);
+    if (!tmp) return proto_fail(e, "io_error", "too many actions (out of memory)");
+    size_t n = 0;
+    for (const json_node *m = json_child(d, acts); m; m = json_next(d, m)) {
+        size_t kl;
+        const char *k = json_key(d, m, &kl);
+        uint64_t hi, lo;
+        int64_t idx = -1;
+        if (!world_parse_id(k, kl, &hi, &lo)) idx = world_probe_index(&P->w, hi, lo);
+        const json_node *name = json_get(d, m, "type");
+        if (!name) name = json_get(d, m, "action");
+        if (idx < 0) {
+            write_pre_reject(pre, d, k, kl, name, "unknown probe");
+            continue;
+        }
+        keyed_action *ka = &tmp[n];
+        ka->pos = n++;
+        ka->a.probe = (uint32_t)idx;
+        ka->a.reject = R_NONE;
+        char msg[160];
+        if (actions_parse(d, m, &ka->a.a, msg, sizeof msg)) {
+            /* malformed: the probe waits; reported here with the parser's details */
+            char full[200];
+            snprintf(full, sizeof full, "malformed action: %s", msg);
+            write_pre_reject(pre, d, k, kl, name, full);
+            ka->a.a.kind = A_WAIT;
+            ka->a.reject = R_MALFORMED;
+        }
+    }
+    /* sort by (probe, request position): the first entry for a probe wins */
+    qsort(tmp, n, sizeof *tmp, cmp_keyed);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (k && tmp[i].a.probe == P->acts[k - 1].probe) {
+            char id[48];
+            snprintf(id, sizeof id, "1-%u", tmp[i].a.probe + 1);
+            jb_sep(pre);
+            jb_puts(pre, "{\"probe_id\":");
+            jb_cstr(pre, id);
+            jb_key(pre, "action");
+            jb_cstr(pre, world_action_names[tmp[i].a.a.kind]);
+            jb_key(pre, "reason");
+            jb_cstr(pre, world_reason_text[R_DUPLICATE]);
+            jb_putc(pre, '}');
+            continue;
+        }
+        P->acts[k++] = tmp[i].a;
+    }
+    free(tmp);
+    if (pre->oom) return proto_fail(e, "io_error", "out of memory");
+    return (long)k;
+}
+
+static void write_id_list(jbuf *b, const char *key, const uint32_t *idx, uint32_t n) {
+    jb_key(b, key);
+    jb_putc(b, '[');
+    for (uint32_t i = 0; i < n; i++) {
+        jb_sep(b);
+        jb_id(b, PROBE_ID_HI, (uint64_t)idx[i] + 1);
+    }
+    jb_putc(b, ']');
+}
+
+int proto_cmd_tick(proto *P, const json_node *root, perr *e) {
+    json_doc *d = &P->doc;
+    world *w = &P->w;
+    jbuf *b = &P->out;
+    const json_node *acts = json_get(d, root, "actions");
+    if (acts && acts->type != JSON_OBJECT && acts->type != JSON_NULL)
+        return proto_fail(e, "bad_request", "field 'actions' must be an object, got %s", json_type_name(acts));
+    const json_node *obs = json_get(d, root, "observe");
+    enum observe_mode mode;
+    if (parse_observe(P, obs, e, &mode)) return -1;
+    const json_node *det = json_get(d, root, "detail");
+    int flags = 0;
+    if (json_is_str(det, d, "compact")) flags = OBSERVE_COMPACT;
+    else if (det && det->type != JSON_NULL && !json_is_str(det, d, "full"))
+        return proto_fail(e, "bad_request", "field 'detail' must be \"full\" or \"compact\"");
+    const json_node *refn = json_get(d, root, "reference");
+    enum observe_mode ref_mode = OBSERVE_NONE;
+    if (refn && refn->type != JSON_NULL) {
+        if (json_is_str(refn, d, "all")) ref_mode = OBSERVE_ALL;
+        else if (refn->type == JSON_ARRAY) {
+            for (const json_node *c = json_child(d, refn); c; c = json_next(d, c))
+                if (c->type != JSON_STRING)
+                    return proto_fail(e, "bad_request", "field 'reference' must list probe id strings, found %s",
+                                json_type_name(c));
+            ref_mode = OBSERVE_LIST;
+        } else {
+            return proto_fail(e, "bad_request", "field 'reference' must be \"all\", null or a list of probe ids, got %s",
+                        refn->type == JSON_STRING ? "another string" : json_type_name(refn));
+        }
+    }
+    const json_node *want_ev = json_get(d, root, "events");
+    if (want_ev && want_ev->type != JSON_NULL && want_ev->type != JSON_TRUE && want_ev->type != JSON_FALSE)
+        return proto_fail(e, "bad_request", "field 'events' must be true or false, got %s", json_type_name(want_ev));
+    jbuf pre; /* rejections found before the tick, written after the validation ones */
+    jb_init(&pre);
+    long n = collect_actions(P, acts, &pre, e);
+    if (n < 0) {
+        jb_free(&pre);
+        return -1;
+    }
+
+    tick_run(w, P->acts, (size_t)n); /* from here on the tick has happened: no more errors */
+
+    /* probes given the reference overlay: all, or a byte map of the listed ones (resolved after
+     * the tick, so probes born in it can be named); unknown ids are skipped like in 'observe' */
+    uint8_t *want_ref = NULL;
+    if (ref_mode == OBSERVE_LIST && refn->count && mode != OBSERVE_NONE) {
+        want_ref = calloc(w->n_probes, 1);
+        if (want_ref) {
+            for (const json_node *c = json_child(d, refn); c; c = json_next(d, c)) {
+                size_t sl;
+                const char *s = json_str(d, c, &sl);
+                uint64_t hi, lo;
+                int64_t idx;
+                if (!world_parse_id(s, sl, &hi, &lo) && (idx = world_probe_index(w, hi, lo)) >= 0) want_ref[idx] = 1;
+            }
+        } else {
+            b->oom = 1; /* answered as io_error by proto_handle */
+        }
+    }
+    int ref_all = ref_mode == OBSERVE_ALL ? OBSERVE_REFERENCE : 0;
+#define REF_FLAGS(i) (flags | ref_all | (want_ref && want_ref[i] ? OBSERVE_REFERENCE : 0))
+    jb_key(b, "tick");
+    jb_u64(b, w->tick);
+    jb_key(b, "observations");
+    jb_putc(b, '[');
+    if (mode == OBSERVE_ALL) {
+        for (uint32_t i = 0; i < w->n_probes; i++) {
+            /* live probes, and destroyed ones only in the tick they died (they have events) */
+            if (w->p[i].status == ST_DESTROYED && !(w->p[i].ev_epoch == w->epoch && w->p[i].ev_head)) continue;
+            observe_probe(b, w, i, REF_FLAGS(i));
+        }
+    } else if (mode == OBSERVE_LIST) {
+        for (const json_node *c = json_child(d, obs); c; c = json_next(d, c)) {
+            size_t sl;
+            const char *s = json_str(d, c, &sl);
+            uint64_t hi, lo;
+            int64_t idx;
+            if (world_parse_id(s, sl, &hi, &lo) || (idx = world_probe_index(w, hi, lo)) < 0) continue;
+            observe_probe(b, w, (uint32_t)idx, REF_FLAGS(idx));
+        }
+    }
+#undef REF_FLAGS
+    free(want_ref);
+    jb_putc(b, ']');
+    write_id_list(b, "born", w->born, w->n_born);
+    write_id_list(b, "destroyed", w->died, w->n_died);
+    jb_key(b, "rejected");
+    jb_putc(b, '[');
+    for (long i = 0; i < n; i++) {
+        const probe *p = &w->p[P->acts[i].probe];
+        if (p->act_tick != w->tick || p->last_ok || p->last_reason == R_MALFORMED) continue;
+        jb_sep(b);
+        jb_puts(b, "{\"probe_id\":");
+        jb_id(b, PROBE_ID_HI, (uint64_t)P->acts[i].probe + 1);
+        jb_key(b, "action");
+        jb_cstr(b, world_action_names[p->last_action]);
+        jb_key(b, "reason");
+        jb_cstr(b, world_reason_text[p->last_reason]);
+        jb_putc(b, '}');
+    }
+    if (pre.len) {
+        jb_sep(b);
+        jb_raw(b, pre.p, pre.len);
+    }
+    jb_putc(b, ']');
+    jb_free(&pre);
+    if (want_ev && want_ev->type == JSON_TRUE) { /* every probe's events of this tick, in order */
+        jb_key(b, "events");
+        jb_putc(b, '[');
+        for (uint32_t i = 0; i < w->n_ev; i++) observe_event(b, &w->ev[i]);
+        jb_putc(b, ']');
+    }
+    return 0;
+}
