@@ -26,9 +26,9 @@ from typing import Any
 import orjson
 import trio
 
-from .config import load_config
-from .daemon import Daemon, tune_gc
-from .simproc import find_sim_binary
+from universed.core.config import load_config
+from universed.core.simproc import find_sim_binary
+from universed.server.daemon import Daemon, tune_gc
 
 ACTION = b'{"action":"wait"}'
 MASKED_ACTION = bytes((0x81, 0x80 | len(ACTION))) + b"\0\0\0\0" + ACTION  # zero mask

@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 import trio
 
-from .wstransport import OP_BIN, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, unmask
+from universed.server.wstransport import OP_BIN, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, unmask
 
 __all__ = ["HandshakeRefused", "RawWebSocket", "main"]
 
@@ -448,8 +448,8 @@ async def run_agents(args: argparse.Namespace) -> None:
 
 async def serve(args: argparse.Namespace) -> None:
     """The daemon subprocess: the soak config, a populated sim, the port on stdout."""
-    from .config import load_config
-    from .daemon import Daemon
+    from universed.core.config import load_config
+    from universed.server.daemon import Daemon
 
     config = load_config({"port": 0}, config_path=args.config, environ={})
     daemon = Daemon(config, sim_args=("--populate", str(args.populate)))

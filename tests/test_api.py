@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from helpers import http, running_daemon
 
-from universed.api import ROUTES
+from universed.server.rest.app import ROUTES
 
 
 async def test_openapi_matches_routes() -> None:

@@ -16,9 +16,9 @@ import pytest
 import trio
 import trio.testing
 
-from universed import systemd
-from universed.config import Config, load_config
-from universed.systemd import Notifier, install_service, keepalive, render_unit
+from universed.core import notify as systemd
+from universed.core.config import Config, load_config
+from universed.core.notify import Notifier, install_service, keepalive, render_unit
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO / "systemd"

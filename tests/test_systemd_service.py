@@ -22,7 +22,6 @@ from typing import Any
 
 import orjson
 import pytest
-
 from universed.systemd import install_service
 
 pytestmark = pytest.mark.systemd

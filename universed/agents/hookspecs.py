@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .policy import Policy
+    from ..core.policy import Policy
 
 hookspec = pluggy.HookspecMarker("universed")
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pluggy
 
+from ..core.policy import Policy
 from . import hookspecs
-from .policy import Policy
 
 __all__ = ["PolicyTable", "hookimpl", "load_policies", "make_plugin_manager"]
 

@@ -35,15 +35,15 @@ import attrs
 import orjson
 import trio
 
+from ..server.dashboard import DashboardHub
 from .config import Config
-from .dashboard import DashboardHub
 from .journal import Checkpoint, Entry, Journal
 from .ledger import Ledger
 from .metrics import Metrics
+from .notify import Notifier
 from .registry import PolicyController, Registry, RemoteController
 from .simproc import Request, SimError, SimSupervisor, SimUnavailable
 from .store import SqliteJournal, replay, valid_tag
-from .systemd import Notifier
 
 __all__ = ["ActionWindow", "Conflict", "Engine"]
 

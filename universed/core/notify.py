@@ -153,7 +153,7 @@ DEFAULT_EXEC = "/usr/local/bin/universed"
 def template_dir() -> Path:
     """Where the unit templates are: packaged ``universed/_systemd`` or the checkout's systemd/."""
     packaged = Path(str(resources.files("universed").joinpath("_systemd")))
-    for candidate in (packaged, Path(__file__).resolve().parent.parent / "systemd"):
+    for candidate in (packaged, Path(__file__).resolve().parents[2] / "systemd"):
         if (candidate / UNIT).is_file():
             return candidate
     raise FileNotFoundError(f"{UNIT} template not found in {packaged} or the checkout's systemd/")

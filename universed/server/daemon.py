@@ -13,18 +13,18 @@ from typing import Any
 
 import trio
 
-from .api import create_app
+from ..agents.plugins import load_policies, make_plugin_manager
+from ..core.config import Config
+from ..core.engine import Engine
+from ..core.journal import Journal
+from ..core.ledger import Ledger
+from ..core.registry import Registry
+from ..core.simproc import SimSupervisor, find_sim_binary
 from .auth import Auth, install_rest_guard, resolve_admin_token
-from .config import Config
 from .dashboard import DashboardHub
-from .engine import Engine
 from .gateway import Gateway
-from .journal import Journal
-from .ledger import Ledger
 from .limits import KeyedRateLimiter, Limits
-from .plugins import load_policies, make_plugin_manager
-from .registry import Registry
-from .simproc import SimSupervisor, find_sim_binary
+from .rest.app import create_app
 
 __all__ = ["Daemon", "tune_gc"]
 

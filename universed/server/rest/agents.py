@@ -24,11 +24,11 @@ import orjson
 import trio
 from quart import Response, request
 
-from . import messages as m
-from .ledger import LedgerQueryError, parse_query
+from ...core import messages as m
+from ...core.ledger import LedgerQueryError, parse_query
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from ...core.engine import Engine
 
 __all__ = ["AGENT_ROUTES", "AGENT_SCHEMAS", "ControllerRequest", "register"]
 

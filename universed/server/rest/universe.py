@@ -30,9 +30,9 @@ import orjson
 from cattrs.gen import make_dict_structure_fn
 from quart import Response
 
-from . import messages as m
-from .engine import Engine
-from .simproc import SimError
+from ...core import messages as m
+from ...core.engine import Engine
+from ...core.simproc import SimError
 
 __all__ = [
     "UNIVERSE_ROUTES",
@@ -309,7 +309,7 @@ def scenario_dirs(engine: Engine) -> list[Path]:
     binary = getattr(engine.sim, "binary", None)
     if binary is not None:
         dirs.append(Path(binary).resolve().parent.parent / "scenarios")
-    dirs.append(Path(__file__).resolve().parent.parent / "sim" / "scenarios")
+    dirs.append(Path(__file__).resolve().parents[3] / "sim" / "scenarios")
     out: list[Path] = []
     for d in dirs:
         if d.is_dir() and d.resolve() not in out:
