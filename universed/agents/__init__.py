@@ -5,3 +5,8 @@ hookspecs and plugins (the ``universed`` pluggy hooks and their loading), builti
 (``wait``, ``fallback``). The policy interface lives in the core (core/policy.py: the tick loop
 calls it) and is re-exported here and at ``universed.policy``.
 """
+
+from ..core.policy import Action, Observation, Policy
+from .hookspecs import hookimpl
+
+__all__ = ["Action", "Observation", "Policy", "hookimpl"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..core.policy import Action, Observation, Policy
-from .plugins import hookimpl
+from .hookspecs import hookimpl
 
 #: Hull level under which ``fallback`` repairs.
 REPAIR_BELOW = 0.999

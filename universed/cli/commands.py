@@ -156,7 +156,7 @@ def _admin(name: str) -> Callable[[list[str]], int]:
 
 
 def _install_service_main(argv: list[str]) -> int:
-    from ..core.notify import install_main
+    from .service import install_main
 
     return install_main(argv)
 
