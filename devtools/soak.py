@@ -1,6 +1,6 @@
 """Soak test: many WebSocket agents acting, misbehaving and leaving at random (``make soak``).
 
-``python -m universed.soak [--agents 1000] [--minutes 10]`` runs:
+``python -m devtools.soak [--agents 1000] [--minutes 10]`` runs:
 
 * a daemon in a subprocess (``serve``, lockstep mode, agent tokens, tight limits) whose sim is
   populated with one probe per agent;
@@ -565,7 +565,7 @@ Sample = tuple[float, int, float, int, int, int]  # time, tick, ticks/s, daemon 
 
 
 class Daemon:
-    """The daemon subprocess (``python -m universed.soak serve``)."""
+    """The daemon subprocess (``python -m devtools.soak serve``)."""
 
     def __init__(self, work: Path, args: argparse.Namespace) -> None:
         self.work = work
@@ -584,7 +584,7 @@ class Daemon:
             max_message=args.max_message,
         ).replace('mode = "lockstep"', f"mode = {mode!r}".replace("'", '"'))
         await trio.Path(cfg).write_text(text)
-        cmd = [sys.executable, "-m", "universed.soak", "serve", "--config", str(cfg)]
+        cmd = [sys.executable, "-m", "devtools.soak", "serve", "--config", str(cfg)]
         cmd += ["--populate", str(args.agents)]
         with open(self.log_path, "ab") as log:  # noqa: ASYNC230 (a file for the child's stderr)
             log.write(START_MARK.encode() + b"\n")
@@ -686,7 +686,7 @@ async def orchestrate(args: argparse.Namespace) -> int:
     try:
         async with trio.open_nursery() as nursery:
             for k in range(args.processes):
-                cmd = [sys.executable, "-m", "universed.soak", "agents"]
+                cmd = [sys.executable, "-m", "devtools.soak", "agents"]
                 cmd += [
                     "--port",
                     str(daemon.port),
@@ -827,7 +827,7 @@ def print_report(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m universed.soak", description=(__doc__ or "").split("\n")[0]
+        prog="python -m devtools.soak", description=(__doc__ or "").split("\n")[0]
     )
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--minutes", type=float, default=10.0)
