@@ -136,7 +136,7 @@ CREATE TABLE IF NOT EXISTS snapshots (
 
 
 class SqliteJournal:
-    """The durable `universed.journal.Journal` (see the module docstring).
+    """The durable `universed.core.journal.Journal` (see the module docstring).
 
     Args:
         state_dir: the state directory (created if missing).

@@ -2,7 +2,8 @@
 
 `Daemon.run` runs every part in one trio nursery and reports ready (``task_status.started``)
 with the bound port once the sim answered and the port is listening. SIGTERM/SIGINT handling
-lives in cli.py (`serve`), which cancels this nursery; the sim child is stopped on the way out.
+lives in cli/commands.py (`serve`), which cancels this nursery; the sim child is stopped on the
+way out.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""REST endpoints of the living universe (issue 9, "Wire compatibility"), beside api.py's.
+"""REST endpoints of the living universe (issue 9, "Wire compatibility"), beside app.py's.
 
 The reference engine's REST names, answered by the daemon:
 
@@ -14,9 +14,9 @@ The reference engine's REST names, answered by the daemon:
   the sim got and a recovery replays it.
 * ``GET /api/lineage`` (``limit``, ``offset``) and ``GET /api/history/{probe_id}``.
 
-api.py lists `UNIVERSE_ROUTES` in its ``ROUTES`` (so the OpenAPI document covers them), merges
+app.py lists `UNIVERSE_ROUTES` in its ``ROUTES`` (so the OpenAPI document covers them), merges
 `UNIVERSE_SCHEMAS` into its body schemas and calls `register` from ``create_app`` with its route
-decorator and request helpers. This module does not import api.py (api.py imports it).
+decorator and request helpers. This module does not import app.py (app.py imports it).
 """
 
 from __future__ import annotations
@@ -191,7 +191,7 @@ for _cls in (
 
 # --------------------------------------------------------------------------- routes and schemas
 
-#: (method, path, summary, body class) — api.py makes its ``Route`` entries from these.
+#: (method, path, summary, body class) — app.py makes its ``Route`` entries from these.
 UNIVERSE_ROUTES: list[tuple[str, str, str, type | None]] = [
     ("POST", "/api/scan/{probe_id}", "Systems within the probe's sensor range", ScanRequest),
     ("POST", "/api/save", "Save the whole state to a file in the save directory", SaveRequest),
@@ -345,14 +345,14 @@ def register(
     paging: Callable[[], tuple[int, int]],
     error: ErrorFactory,
 ) -> None:
-    """Add the handlers of `UNIVERSE_ROUTES` through api.py's ``route`` decorator.
+    """Add the handlers of `UNIVERSE_ROUTES` through app.py's ``route`` decorator.
 
     Args:
         route: ``route(method, path)`` decorator of ``create_app``.
         engine: the engine (state changes go through it).
         body_as: ``await body_as(cls, required=...)`` structures the JSON body or raises a 422.
         paging: ``(limit, offset)`` from the query string, or raises a 400.
-        error: ``error(status, code, message, details)`` builds api.py's ``ApiError``.
+        error: ``error(status, code, message, details)`` builds app.py's ``ApiError``.
     """
     sim = engine.sim
     saves = engine.state_dir / "saves"
