@@ -41,8 +41,8 @@ test-py: sim venv
 	$(PY) -m pytest -q -p no:cacheprovider tests $(wildcard plugins/*/tests)
 
 lint: venv
-	$(VENV)/bin/ruff check universed tests plugins examples
-	$(VENV)/bin/ruff format --check universed tests plugins examples
+	$(VENV)/bin/ruff check universed devtools tests plugins examples
+	$(VENV)/bin/ruff format --check universed devtools tests plugins examples
 
 types: venv
 	$(VENV)/bin/mypy
@@ -51,7 +51,7 @@ check: lint types test
 
 bench: sim venv
 	$(MAKE) -C sim bench
-	$(PY) -m universed.bench
+	$(PY) -m devtools.bench
 	$(PY) -m universed_policy_explorer.bench
 
 ## fuzz-rest/ws live in the test suite; fuzz runs the engine parser under libFuzzer (needs clang)
@@ -62,8 +62,8 @@ fuzz:
 ## soak: minutes of abuse (1,000 agents) against a real daemon, then 50 kills each of the sim
 ## and of the daemon at random ticks (resumed state hash == uninterrupted run); not in `make test`
 soak: sim venv
-	$(PY) -m universed.soak
-	$(PY) -m universed.store --crash-soak 50
+	$(PY) -m devtools.soak
+	$(PY) -m devtools.crash --crash-soak 50
 
 ## dist: dist/universed-VERSION.tar.gz (sources; building it compiles the engine) and the wheel
 ## built from it, tagged py3-none-manylinux_2_N_ARCH from the engine it carries (see setup.py)

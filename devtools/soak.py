@@ -1,6 +1,6 @@
 """Soak test: many WebSocket agents acting, misbehaving and leaving at random (``make soak``).
 
-``python -m universed.soak [--agents 1000] [--minutes 10]`` runs:
+``python -m devtools.soak [--agents 1000] [--minutes 10]`` runs:
 
 * a daemon in a subprocess (``serve``, lockstep mode, agent tokens, tight limits) whose sim is
   populated with one probe per agent;
@@ -44,7 +44,7 @@ from typing import Any
 import orjson
 import trio
 
-from .wstransport import OP_BIN, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, unmask
+from universed.server.wstransport import OP_BIN, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, unmask
 
 __all__ = ["HandshakeRefused", "RawWebSocket", "main"]
 
@@ -452,8 +452,8 @@ async def run_agents(args: argparse.Namespace) -> None:
 
 async def serve(args: argparse.Namespace) -> None:
     """The daemon subprocess: the soak config, a populated sim, the port on stdout."""
-    from .config import load_config
-    from .daemon import Daemon
+    from universed.core.config import load_config
+    from universed.server.daemon import Daemon
 
     config = load_config({"port": 0}, config_path=args.config, environ={})
     daemon = Daemon(config, sim_args=("--populate", str(args.populate)))
@@ -569,7 +569,7 @@ Sample = tuple[float, int, float, int, int, int]  # time, tick, ticks/s, daemon 
 
 
 class Daemon:
-    """The daemon subprocess (``python -m universed.soak serve``)."""
+    """The daemon subprocess (``python -m devtools.soak serve``)."""
 
     def __init__(self, work: Path, args: argparse.Namespace) -> None:
         self.work = work
@@ -588,7 +588,7 @@ class Daemon:
             max_message=args.max_message,
         ).replace('mode = "lockstep"', f"mode = {mode!r}".replace("'", '"'))
         await trio.Path(cfg).write_text(text)
-        cmd = [sys.executable, "-m", "universed.soak", "serve", "--config", str(cfg)]
+        cmd = [sys.executable, "-m", "devtools.soak", "serve", "--config", str(cfg)]
         cmd += ["--populate", str(args.agents)]
         with open(self.log_path, "ab") as log:  # noqa: ASYNC230 (a file for the child's stderr)
             log.write(START_MARK.encode() + b"\n")
@@ -690,7 +690,7 @@ async def orchestrate(args: argparse.Namespace) -> int:
     try:
         async with trio.open_nursery() as nursery:
             for k in range(args.processes):
-                cmd = [sys.executable, "-m", "universed.soak", "agents"]
+                cmd = [sys.executable, "-m", "devtools.soak", "agents"]
                 cmd += [
                     "--port",
                     str(daemon.port),
@@ -831,7 +831,7 @@ def print_report(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m universed.soak", description=(__doc__ or "").split("\n")[0]
+        prog="python -m devtools.soak", description=(__doc__ or "").split("\n")[0]
     )
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--minutes", type=float, default=10.0)

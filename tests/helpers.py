@@ -10,8 +10,8 @@ import orjson
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
-from universed.config import Config, load_config
-from universed.daemon import Daemon
+from universed.core.config import Config, load_config
+from universed.server.daemon import Daemon
 
 
 def make_config(**overrides: Any) -> Config:

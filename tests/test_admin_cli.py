@@ -11,8 +11,8 @@ import pytest
 import trio
 from test_store import record_run, sim_child
 
-from universed.admin import main
-from universed.store import SqliteJournal
+from universed.cli.admin import main
+from universed.core.store import SqliteJournal
 
 
 def run(capsys: Any, *argv: str) -> tuple[int, str, str]:

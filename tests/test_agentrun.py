@@ -15,11 +15,11 @@ import trio
 from helpers import running_daemon
 from universed_policy_explorer import ExplorerPolicy
 
-from universed.agentrun import PolicyLoadError, load_policy, main
-from universed.builtin_policies import FallbackPolicy
+from universed.agents.agentrun import PolicyLoadError, load_policy, main
+from universed.agents.builtin_policies import FallbackPolicy
 from universed.client import AgentClient, AgentError
-from universed.daemon import Daemon
 from universed.plugins import hookimpl
+from universed.server.daemon import Daemon
 
 TICKS = 150
 
@@ -28,7 +28,9 @@ def test_load_policy_by_module_hook_entry_point_and_class() -> None:
     assert isinstance(load_policy("universed_policy_explorer:explorer"), ExplorerPolicy)
     assert isinstance(load_policy("explorer"), ExplorerPolicy)
     assert isinstance(load_policy("universed_policy_explorer:ExplorerPolicy"), ExplorerPolicy)
-    assert isinstance(load_policy("universed.builtin_policies:FallbackPolicy"), FallbackPolicy)
+    assert isinstance(
+        load_policy("universed.agents.builtin_policies:FallbackPolicy"), FallbackPolicy
+    )
     assert load_policy("greedy-miner").name == "greedy-miner"
     for bad in (
         "no_such_module_xyz:p",
@@ -79,7 +81,8 @@ async def test_same_policy_same_actions_in_process_and_remote(tmp_path: Path) ->
     async with running_daemon() as daemon:
         await daemon.engine.manual_tick(1)
         argv = [
-            sys.executable, "-m", "universed.agentrun", "run", "universed_policy_explorer:explorer",
+            sys.executable, "-m", "universed.agents.agentrun",
+            "run", "universed_policy_explorer:explorer",
             "--url", f"ws://127.0.0.1:{daemon.port}/ws", "--probe", "1-1",
             "--ticks", str(TICKS + 1), "--record", str(record), "--log-level", "warning",
         ]  # fmt: skip
@@ -237,7 +240,7 @@ async def test_reconnects_until_the_daemon_is_there_and_after_a_drop() -> None:
 
 def test_agentrun_module_help_runs() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "universed.agentrun", "--help"],
+        [sys.executable, "-m", "universed.agents.agentrun", "--help"],
         capture_output=True,
         text=True,
         check=True,

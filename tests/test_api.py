@@ -8,7 +8,7 @@ import orjson
 import trio
 from helpers import agent, http, register, running_daemon
 
-from universed.api import ROUTES
+from universed.server.rest.app import ROUTES
 
 
 async def test_openapi_matches_routes() -> None:

@@ -11,8 +11,8 @@ import pytest
 from helpers import http, running_daemon
 
 from universed import messages as m
-from universed.api import ROUTES, openapi_document
-from universed.api_universe import (
+from universed.server.rest.app import ROUTES, openapi_document
+from universed.server.rest.universe import (
     UNIVERSE_ROUTES,
     LoadRequest,
     Scenario,

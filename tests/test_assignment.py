@@ -9,9 +9,9 @@ import attrs
 import pytest
 from helpers import http, running_daemon
 
-from universed.builtin_policies import FallbackPolicy, WaitPolicy
+from universed.agents.builtin_policies import FallbackPolicy, WaitPolicy
+from universed.core.registry import Registry, RemoteController
 from universed.plugins import hookimpl
-from universed.registry import Registry, RemoteController
 
 
 class Named:

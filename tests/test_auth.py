@@ -1,4 +1,4 @@
-"""Unit tests of universed.auth: token sources, constant-time checks, REST and agent rules."""
+"""Unit tests of universed.server.auth: token sources, constant-time checks, REST, agent rules."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from universed.auth import (
+from universed.server.auth import (
     ADMIN_TOKEN_FILE,
     AgentGrant,
     Auth,

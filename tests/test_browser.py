@@ -65,9 +65,9 @@ def wait_until(
 
 POPULATED_DAEMON = """
 import signal, sys, trio
-from universed.cli import build_parser, flags_of
-from universed.config import load_config
-from universed.daemon import Daemon
+from universed.cli.commands import build_parser, flags_of
+from universed.core.config import load_config
+from universed.server.daemon import Daemon
 
 async def main():
     args = build_parser().parse_args(["serve", *sys.argv[2:]])

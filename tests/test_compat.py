@@ -25,7 +25,7 @@ import trio
 from helpers import http, running_daemon
 from trio_websocket import WebSocketConnection, open_websocket_url
 
-from universed.daemon import Daemon
+from universed.server.daemon import Daemon
 
 pytestmark = pytest.mark.e2e
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from universed.config import ConfigError, load_config
+from universed.core.config import ConfigError, load_config
 
 
 def test_embedded_defaults() -> None:

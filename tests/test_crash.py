@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from universed.store import CRASH_CONFIG, DaemonProcess, SqliteJournal, crash_soak
+from devtools.crash import CRASH_CONFIG, DaemonProcess, crash_soak
+from universed.core.store import SqliteJournal
 
 pytestmark = pytest.mark.e2e
 TOKEN = "crash-test-admin-token-0123456789abcdef"

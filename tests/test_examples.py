@@ -12,7 +12,7 @@ import pytest
 import trio
 from helpers import running_daemon
 
-from universed.daemon import Daemon
+from universed.server.daemon import Daemon
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -9,8 +9,8 @@ import pytest
 import trio
 from helpers import http, running_daemon
 
-from universed.agentrun import apply_pins
-from universed.agentrun import main as agent_main
+from universed.agents.agentrun import apply_pins
+from universed.agents.agentrun import main as agent_main
 from universed.client import AgentClient
 from universed.fleet import DONE, FleetCommander, FleetEvent, FleetView, Quotas, standard
 from universed.plugins import hookimpl

@@ -38,7 +38,7 @@ def daemon_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     )
     log = (work / "daemon.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "universed.soak", "serve", "--config", str(cfg), "--populate", "3"],
+        [sys.executable, "-m", "devtools.soak", "serve", "--config", str(cfg), "--populate", "3"],
         stdout=subprocess.PIPE,
         stderr=log,
     )

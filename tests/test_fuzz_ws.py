@@ -19,7 +19,7 @@ import pytest
 import trio
 from helpers import http, running_daemon
 
-from universed.soak import HandshakeRefused, RawWebSocket, client_frame
+from devtools.soak import HandshakeRefused, RawWebSocket, client_frame
 
 pytestmark = pytest.mark.e2e
 

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from universed.ledger import Ledger, LedgerQueryError, parse_query
+from universed.core.ledger import Ledger, LedgerQueryError, parse_query
 from universed.simproc import find_sim_binary
 
 

@@ -1,4 +1,4 @@
-"""Unit tests of universed.limits on trio's autojump clock (no real sleeps)."""
+"""Unit tests of universed.server.limits on trio's autojump clock (no real sleeps)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import trio
 import trio.testing
 
-from universed.limits import (
+from universed.server.limits import (
     ConnectionLimiter,
     Heartbeat,
     KeyedRateLimiter,

@@ -1,11 +1,11 @@
-"""Unit tests of the soak harness's own logic (universed.soak): verdicts must be able to fail."""
+"""Unit tests of the soak harness's own logic (devtools.soak): verdicts must be able to fail."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from universed.soak import START_MARK, STOP_MARK, UNEXPECTED, _bounded, client_frame, scan_log
-from universed.wstransport import FrameParser
+from devtools.soak import START_MARK, STOP_MARK, UNEXPECTED, _bounded, client_frame, scan_log
+from universed.server.wstransport import FrameParser
 
 
 def test_client_frames_parse_on_the_server_side() -> None:

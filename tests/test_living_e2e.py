@@ -21,7 +21,7 @@ import trio
 from helpers import agent, http, recv_type, running_daemon, send
 from trio_websocket import WebSocketConnection
 
-from universed.daemon import Daemon
+from universed.server.daemon import Daemon
 
 pytestmark = pytest.mark.e2e
 

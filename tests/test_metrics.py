@@ -7,7 +7,7 @@ import re
 import pytest
 import trio
 
-from universed.metrics import Counter, Gauge, Histogram, Metrics, render
+from universed.core.metrics import Counter, Gauge, Histogram, Metrics, render
 
 SAMPLE = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_]+="(?:[^"\\]|\\.)*",?)*\})? \S+$')
 

@@ -8,8 +8,8 @@ import socket
 import pytest
 import trio
 
-from universed import readmux
-from universed.readmux import ReadMux
+from universed.server import readmux
+from universed.server.readmux import ReadMux
 
 pytestmark = pytest.mark.skipif(not readmux.available(), reason="epoll is Linux-only")
 
@@ -72,7 +72,7 @@ async def test_reader_that_raises_is_dropped_alone(caplog: pytest.LogCaptureFixt
         raise RuntimeError("boom")
 
     sink = Sink()
-    with caplog.at_level(logging.ERROR, logger="universed.readmux"):
+    with caplog.at_level(logging.ERROR, logger="universed.server.readmux"):
         async with trio.open_nursery() as nursery:
             nursery.start_soon(mux.run)
             mux.add(bad.fileno(), explode)

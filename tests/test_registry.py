@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from universed.builtin_policies import FallbackPolicy, WaitPolicy
+from universed.agents.builtin_policies import FallbackPolicy, WaitPolicy
+from universed.core.registry import PolicyController, Registry, RemoteController, normalize_action
 from universed.plugins import hookimpl, load_policies, make_plugin_manager
-from universed.registry import PolicyController, Registry, RemoteController, normalize_action
 
 
 class Recorder(RemoteController):

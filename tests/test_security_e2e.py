@@ -1,6 +1,6 @@
 """Security end to end (docs/security.md): tokens, limits, reaping, oversized messages.
 
-Real daemon, real sim, 127.0.0.1 ephemeral ports; raw WebSocket clients (universed.soak) so a
+Real daemon, real sim, 127.0.0.1 ephemeral ports; raw WebSocket clients (devtools.soak) so a
 test can send what a well-behaved library never would.
 """
 
@@ -17,11 +17,11 @@ import pytest
 import trio
 from helpers import http, running_daemon
 
-from universed.auth import ADMIN_TOKEN_FILE
+from devtools.soak import HandshakeRefused, RawWebSocket, client_frame
 from universed.cli import main as cli_main
-from universed.config import ConfigError, load_config
-from universed.soak import HandshakeRefused, RawWebSocket, client_frame
-from universed.wstransport import OP_CLOSE
+from universed.core.config import ConfigError, load_config
+from universed.server.auth import ADMIN_TOKEN_FILE
+from universed.server.wstransport import OP_CLOSE
 
 pytestmark = pytest.mark.e2e
 

@@ -22,7 +22,7 @@ import trio
 from helpers import agent, http, recv, recv_type, register, running_daemon, send
 from trio_websocket import WebSocketConnection, open_websocket_url
 
-from universed.daemon import Daemon
+from universed.server.daemon import Daemon
 
 pytestmark = pytest.mark.e2e
 

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 import trio
 
-from universed.journal import Checkpoint, Entry
+from universed.core.journal import Checkpoint, Entry
+from universed.core.store import CorruptJournal, SqliteJournal, replay, replay_journal, valid_tag
 from universed.simproc import SimSupervisor, find_sim_binary
-from universed.store import CorruptJournal, SqliteJournal, replay, replay_journal, valid_tag
 
 
 def cp_file(j: SqliteJournal, tick: int) -> Checkpoint:

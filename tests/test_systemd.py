@@ -16,9 +16,10 @@ import pytest
 import trio
 import trio.testing
 
-from universed import systemd
-from universed.config import Config, load_config
-from universed.systemd import Notifier, install_service, keepalive, render_unit
+from universed.cli import service
+from universed.cli.service import install_service, render_unit
+from universed.core.config import Config, load_config
+from universed.core.notify import Notifier, keepalive
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = REPO / "systemd"
@@ -223,9 +224,9 @@ def test_install_service_writes_files_and_keeps_existing_config(tmp_path: Path) 
 
 
 def test_install_main_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert systemd.install_main(["--root", str(tmp_path), "--exec", "/opt/u/bin/universed"]) == 0
+    assert service.install_main(["--root", str(tmp_path), "--exec", "/opt/u/bin/universed"]) == 0
     assert capsys.readouterr().out.count("wrote ") == 3
-    assert systemd.install_main(["--root", "/proc/1/nonexistent-root"]) == 1
+    assert service.install_main(["--root", "/proc/1/nonexistent-root"]) == 1
     assert "universed install-service:" in capsys.readouterr().err
 
 

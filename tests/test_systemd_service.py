@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 import pytest
 
-from universed.systemd import install_service
+from universed.cli.service import install_service
 
 pytestmark = pytest.mark.systemd
 

@@ -14,7 +14,7 @@ import pytest
 from rich.console import Console
 from test_browser import DaemonProcess, wait_until
 
-from universed.top import TopState, _http_base, _ws_url, main, render
+from universed.cli.top import TopState, _http_base, _ws_url, main, render
 
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
 
@@ -173,7 +173,7 @@ def test_top_under_a_pty_follows_a_real_daemon_across_a_restart(tmp_path: Path) 
     env["TERM"] = "xterm-256color"
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "universed.top", "--url", daemon.url, "--refresh", "10"],
+        ["-m", "universed.cli.top", "--url", daemon.url, "--refresh", "10"],
         dimensions=(40, 140),
         env=env,
         encoding="utf-8",

@@ -9,7 +9,7 @@ import pytest
 import trio
 from helpers import agent, recv_type, register, running_daemon
 
-from universed.wstransport import (
+from universed.server.wstransport import (
     OP_BIN,
     OP_CLOSE,
     OP_PING,

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from .plugins import hookimpl
-from .policy import Action, Observation, Policy
+from ..core.policy import Action, Observation, Policy
+from .hookspecs import hookimpl
 
 #: Hull level under which ``fallback`` repairs.
 REPAIR_BELOW = 0.999

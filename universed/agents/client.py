@@ -47,7 +47,7 @@ import orjson
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
-from .messages import ACTION_NAMES
+from ..core.messages import ACTION_NAMES
 
 __all__ = [
     "Activity",

@@ -36,7 +36,7 @@ from typing import Any, Final, Protocol
 
 import attrs
 
-from .policy import Action, Observation, Policy
+from ..core.policy import Action, Observation, Policy
 
 __all__ = [
     "DONE",
@@ -381,7 +381,7 @@ def standard() -> FleetCommander:
     One explorer for every two greedy miners (`Quotas`), the first probe an explorer.
     ``universed agent run universed.fleet:standard --fleet``.
     """
-    from .config import load_config
+    from ..core.config import load_config
     from .plugins import load_policies, make_plugin_manager
 
     table = load_policies(make_plugin_manager(), load_config().to_json())

@@ -1,13 +1,13 @@
 """Hook specifications of universed (pluggy project name ``universed``).
 
-Plugins are modules or objects with functions marked ``@universed.hookimpl`` (see plugins.py),
+Plugins are modules or objects with functions marked ``@universed.plugins.hookimpl``,
 registered through the ``universed`` setuptools entry-point group::
 
     [project.entry-points.universed]
     mypolicies = "mypackage.policies"
 
 The built-in policies (``wait``, ``fallback``) register through these same hooks
-(universed/builtin_policies.py).
+(universed/agents/builtin_policies.py).
 """
 
 from __future__ import annotations
@@ -18,9 +18,11 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from .policy import Policy
+    from ..core.policy import Policy
 
 hookspec = pluggy.HookspecMarker("universed")
+#: marks a plugin's hook implementations (re-exported as ``universed.plugins.hookimpl``)
+hookimpl = pluggy.HookimplMarker("universed")
 
 
 @hookspec

@@ -1,4 +1,8 @@
-"""Plugin discovery (pluggy): loads the ``universed`` entry points and collects policies."""
+"""Plugin discovery (pluggy): loads the ``universed`` entry points and collects policies.
+
+``hookimpl`` is defined in hookspecs.py (so the built-in policies need not import this module)
+and re-exported here: plugins write ``from universed.plugins import hookimpl``.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,13 @@ from typing import Any
 
 import pluggy
 
+from ..core.policy import Policy
 from . import hookspecs
-from .policy import Policy
+from .hookspecs import hookimpl
 
 __all__ = ["PolicyTable", "hookimpl", "load_policies", "make_plugin_manager"]
 
 log = logging.getLogger(__name__)
-hookimpl = pluggy.HookimplMarker("universed")
 
 PolicyTable = dict[str, Policy]
 

@@ -152,8 +152,8 @@ def _progress(args: argparse.Namespace, total: int, label: str) -> Any:
 
 
 async def _run_replay(args: argparse.Namespace, verify: bool) -> dict[str, Any]:
-    from .simproc import SimError, SimSupervisor, SimUnavailable, find_sim_binary
-    from .store import CorruptJournal, SqliteJournal, replay_journal
+    from ..core.simproc import SimError, SimSupervisor, SimUnavailable, find_sim_binary
+    from ..core.store import CorruptJournal, SqliteJournal, replay_journal
 
     if not args.state_dir:
         raise Failure("--state-dir is required", code=2)
@@ -250,7 +250,7 @@ def cmd_replay(args: argparse.Namespace, verify: bool = False) -> Any:
 
 
 def cmd_check_config(args: argparse.Namespace) -> Any:
-    from .config import ConfigError, load_config
+    from ..core.config import ConfigError, load_config
 
     flags = {"seed": args.seed, "port": args.port, "state_dir": args.config_state_dir}
     try:
@@ -259,7 +259,7 @@ def cmd_check_config(args: argparse.Namespace) -> Any:
         raise Failure(
             f"configuration error: {exc}", code=2, body={"ok": False, "error": str(exc)}
         ) from None
-    from .plugins import load_policies, make_plugin_manager
+    from ..agents.plugins import load_policies, make_plugin_manager
 
     policies = load_policies(make_plugin_manager(), config.to_json())
     problems = []

@@ -13,9 +13,9 @@ from typing import Any
 import orjson
 import trio
 
-from .config import Config, ConfigError, load_config
-from .simproc import SimError
-from .store import CorruptJournal
+from ..core.config import Config, ConfigError, load_config
+from ..core.simproc import SimError
+from ..core.store import CorruptJournal
 
 __all__ = ["main", "serve"]
 
@@ -79,8 +79,8 @@ FINAL_CHECKPOINT_SECONDS = 20.0
 async def serve(config: Config, reload: Callable[[], Config] | None = None) -> None:
     """Run the daemon until SIGTERM or SIGINT (final checkpoint, then stop everything, the sim
     child too). SIGHUP re-reads the configuration with ``reload`` and applies what it can."""
-    from .daemon import Daemon, tune_gc
-    from .systemd import Notifier, keepalive
+    from ..core.notify import Notifier, keepalive
+    from ..server.daemon import Daemon, tune_gc
 
     notifier = Notifier()
     try:
@@ -135,7 +135,7 @@ async def reload_config(engine: Any, reload: Callable[[], Config] | None) -> Non
 
 
 def _agent_main(argv: list[str]) -> int:
-    from .agentrun import main as agent_main
+    from ..agents.agentrun import main as agent_main
 
     return agent_main(argv)
 
@@ -156,7 +156,7 @@ def _admin(name: str) -> Callable[[list[str]], int]:
 
 
 def _install_service_main(argv: list[str]) -> int:
-    from .systemd import install_main
+    from .service import install_main
 
     return install_main(argv)
 

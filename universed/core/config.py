@@ -23,7 +23,7 @@ from typing import Any, Literal
 import attrs
 import cattrs
 
-from .auth import AuthConfigError, is_loopback, parse_agent_tokens
+from .grants import AuthConfigError, is_loopback, parse_agent_tokens
 
 __all__ = ["Config", "ConfigError", "load_config"]
 

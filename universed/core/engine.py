@@ -27,29 +27,45 @@ import math
 import tempfile
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import orjson
 import trio
 
 from .config import Config
-from .dashboard import DashboardHub
 from .journal import Checkpoint, Entry, Journal
 from .ledger import Ledger
 from .metrics import Metrics
+from .notify import Notifier
 from .registry import PolicyController, Registry, RemoteController
 from .simproc import Request, SimError, SimSupervisor, SimUnavailable
 from .store import SqliteJournal, replay, valid_tag
-from .systemd import Notifier
 
 __all__ = ["ActionWindow", "Conflict", "Engine"]
 
 log = logging.getLogger(__name__)
 MODES = ("realtime", "lockstep", "paused")
 METRICS_EVERY = 10  # ticks between the sim metrics refreshes in dashboard messages
+
+
+class TickSink(Protocol):
+    """Where the per-tick dashboard message goes (the server's `DashboardHub`, injected)."""
+
+    @property
+    def subscribers(self) -> Collection[object]:
+        """Who listens; empty: the engine skips building the message."""
+        ...
+
+    def listening(self, shape: str) -> bool:
+        """Whether anyone listens in ``shape`` ("reference" or "readable")."""
+        ...
+
+    def publish(self, message: bytes, shape: str | None = None) -> None:
+        """Offer ``message`` to the listeners of ``shape`` (None: to everyone)."""
+        ...
 
 
 class Conflict(Exception):
@@ -98,7 +114,7 @@ class Engine:
         config: the daemon configuration.
         sim: the sim supervisor (its ``recover`` should be `Engine.recover`).
         registry: probe -> controller.
-        hub: the dashboard fan-out.
+        hub: the dashboard fan-out (a `TickSink`: the server's DashboardHub).
         journal: where inputs and checkpoints are recorded (default in memory).
     """
 
@@ -107,7 +123,7 @@ class Engine:
         config: Config,
         sim: SimSupervisor,
         registry: Registry,
-        hub: DashboardHub,
+        hub: TickSink,
         journal: Journal | None = None,
     ) -> None:
         self.config = config

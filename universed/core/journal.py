@@ -6,7 +6,7 @@ restore) it asks the sim to ``save`` a checkpoint file and starts a new log. Aft
 loads the latest checkpoint, replays the log and checks the hashes: the restart is lossless.
 
 `MemoryJournal` keeps the log in memory (lossless across sim crashes, not daemon restarts);
-`universed.store.SqliteJournal` is the durable implementation the daemon uses.
+`universed.core.store.SqliteJournal` is the durable implementation the daemon uses.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def find_sim_binary(explicit: str = "") -> Path:
         candidates.append(Path(env))
     packaged = resources.files("universed").joinpath("_bin", "universe-sim")
     candidates.append(Path(str(packaged)))
-    candidates.append(Path(__file__).resolve().parent.parent / "sim" / "build" / "universe-sim")
+    candidates.append(Path(__file__).resolve().parents[2] / "sim" / "build" / "universe-sim")
     for path in candidates:
         if path.is_file() and os.access(path, os.X_OK):
             return path

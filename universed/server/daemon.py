@@ -2,7 +2,8 @@
 
 `Daemon.run` runs every part in one trio nursery and reports ready (``task_status.started``)
 with the bound port once the sim answered and the port is listening. SIGTERM/SIGINT handling
-lives in cli.py (`serve`), which cancels this nursery; the sim child is stopped on the way out.
+lives in cli/commands.py (`serve`), which cancels this nursery; the sim child is stopped on the
+way out.
 """
 
 from __future__ import annotations
@@ -13,18 +14,18 @@ from typing import Any
 
 import trio
 
-from .api import create_app
+from ..agents.plugins import load_policies, make_plugin_manager
+from ..core.config import Config
+from ..core.engine import Engine
+from ..core.journal import Journal
+from ..core.ledger import Ledger
+from ..core.registry import Registry
+from ..core.simproc import SimSupervisor, find_sim_binary
 from .auth import Auth, install_rest_guard, resolve_admin_token
-from .config import Config
 from .dashboard import DashboardHub
-from .engine import Engine
 from .gateway import Gateway
-from .journal import Journal
-from .ledger import Ledger
 from .limits import KeyedRateLimiter, Limits
-from .plugins import load_policies, make_plugin_manager
-from .registry import Registry
-from .simproc import SimSupervisor, find_sim_binary
+from .rest.app import create_app
 
 __all__ = ["Daemon", "tune_gc"]
 

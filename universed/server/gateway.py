@@ -30,14 +30,14 @@ from hypercorn.trio.worker_context import WorkerContext
 from hypercorn.typing import ConnectionState
 from hypercorn.utils import wrap_app
 
-from . import messages as m
+from ..core import messages as m
+from ..core.engine import Engine
+from ..core.registry import Registry, RemoteController
 from . import readmux
 from .auth import AgentGrant, Auth, Denied, bearer_token, error_body, split_register_token
 from .dashboard import SHAPES, DashboardHub
-from .engine import Engine
 from .limits import ConnectionLimiter, Heartbeat, LimitExceeded, Limits, TokenBucket
 from .readmux import ReadMux
-from .registry import Registry, RemoteController
 from .wstransport import WebSocket, accept_key
 
 __all__ = ["AgentSession", "Gateway"]

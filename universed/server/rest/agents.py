@@ -9,7 +9,7 @@
   one controller per probe: a remote agent that held it gets a ``replaced`` error frame;
 - ``GET  /api/events?since=&probe=&type=&limit=&cursor=``: the ledger, paged by cursor.
 
-Handlers are added through api.py's ``route`` decorator, like api_universe.py's, so the OpenAPI
+Handlers are added through app.py's ``route`` decorator, like universe.py's, so the OpenAPI
 document lists them from the same table.
 """
 
@@ -24,11 +24,11 @@ import orjson
 import trio
 from quart import Response, request
 
-from . import messages as m
-from .ledger import LedgerQueryError, parse_query
+from ...core import messages as m
+from ...core.ledger import LedgerQueryError, parse_query
 
 if TYPE_CHECKING:
-    from .engine import Engine
+    from ...core.engine import Engine
 
 __all__ = ["AGENT_ROUTES", "AGENT_SCHEMAS", "ControllerRequest", "register"]
 
@@ -79,7 +79,7 @@ def register(
     body_as: Callable[..., Awaitable[Any]],
     error: ErrorFactory,
 ) -> None:
-    """Add the handlers of `AGENT_ROUTES` through api.py's ``route`` decorator."""
+    """Add the handlers of `AGENT_ROUTES` through app.py's ``route`` decorator."""
     registry = engine.registry
 
     def ledger_or_503() -> Any:

@@ -26,21 +26,21 @@ from quart import Response, request
 from quart_trio import QuartTrio
 from werkzeug.exceptions import HTTPException
 
-from . import __version__
-from . import messages as m
-from .api_agents import AGENT_ROUTES, AGENT_SCHEMAS
-from .api_agents import register as register_agent_routes
-from .api_universe import (
+from ... import __version__
+from ...core import messages as m
+from ...core.engine import Conflict, Engine
+from ...core.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
+from ...core.simproc import SimError, SimUnavailable
+from ...core.store import valid_tag
+from .agents import AGENT_ROUTES, AGENT_SCHEMAS
+from .agents import register as register_agent_routes
+from .universe import (
     UNIVERSE_REPLIES,
     UNIVERSE_ROUTES,
     UNIVERSE_SCHEMAS,
     UNIVERSE_SHAPED,
 )
-from .api_universe import register as register_universe
-from .engine import Conflict, Engine
-from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from .simproc import SimError, SimUnavailable
-from .store import valid_tag
+from .universe import register as register_universe
 
 __all__ = ["ROUTES", "ApiError", "create_app", "openapi_document"]
 

@@ -1,4 +1,4 @@
-"""REST endpoints of the living universe (issue 9, "Wire compatibility"), beside api.py's.
+"""REST endpoints of the living universe (issue 9, "Wire compatibility"), beside app.py's.
 
 The reference engine's REST names, answered by the daemon:
 
@@ -18,14 +18,14 @@ The reference engine's REST names, answered by the daemon:
   the sim got and a recovery replays it. Event types may be names or the reference's numbers.
 * ``GET /api/lineage`` (``limit``, ``offset``) and ``GET /api/history/{probe_id}``.
 
-Every reply has ``"ok": true`` first (errors: api.py's envelope with ``"ok": false``). Scan,
+Every reply has ``"ok": true`` first (errors: app.py's envelope with ``"ok": false``). Scan,
 history and the scenario read answer in the reference's shape (numbers for event types, subtypes
 and star classes; the engine's ``"shape": "reference"``) unless the query says
 ``?shape=readable`` (universed's names, today's replies).
 
-api.py lists `UNIVERSE_ROUTES` in its ``ROUTES`` (so the OpenAPI document covers them), merges
+app.py lists `UNIVERSE_ROUTES` in its ``ROUTES`` (so the OpenAPI document covers them), merges
 `UNIVERSE_SCHEMAS` into its body schemas and calls `register` from ``create_app`` with its route
-decorator and request helpers. This module does not import api.py (api.py imports it).
+decorator and request helpers. This module does not import app.py (app.py imports it).
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ import orjson
 from cattrs.gen import make_dict_structure_fn
 from quart import Response, request
 
-from . import messages as m
-from .engine import Engine
-from .simproc import SimError
+from ...core import messages as m
+from ...core.engine import Engine
+from ...core.simproc import SimError
 
 __all__ = [
     "UNIVERSE_REPLIES",
@@ -207,7 +207,7 @@ for _cls in (
 
 # --------------------------------------------------------------------------- routes and schemas
 
-#: (method, path, summary, body class) — api.py makes its ``Route`` entries from these.
+#: (method, path, summary, body class) — app.py makes its ``Route`` entries from these.
 UNIVERSE_ROUTES: list[tuple[str, str, str, type | None]] = [
     ("POST", "/api/scan/{probe_id}", "Systems within the probe's sensor range", ScanRequest),
     ("POST", "/api/save", "Save the whole state to a file in the save directory", SaveRequest),
@@ -452,7 +452,7 @@ def scenario_dirs(engine: Engine) -> list[Path]:
     binary = getattr(engine.sim, "binary", None)
     if binary is not None:
         dirs.append(Path(binary).resolve().parent.parent / "scenarios")
-    dirs.append(Path(__file__).resolve().parent.parent / "sim" / "scenarios")
+    dirs.append(Path(__file__).resolve().parents[3] / "sim" / "scenarios")
     out: list[Path] = []
     for d in dirs:
         if d.is_dir() and d.resolve() not in out:
@@ -504,14 +504,14 @@ def register(
     paging: Callable[[], tuple[int, int]],
     error: ErrorFactory,
 ) -> None:
-    """Add the handlers of `UNIVERSE_ROUTES` through api.py's ``route`` decorator.
+    """Add the handlers of `UNIVERSE_ROUTES` through app.py's ``route`` decorator.
 
     Args:
         route: ``route(method, path)`` decorator of ``create_app``.
         engine: the engine (state changes go through it).
         body_as: ``await body_as(cls, required=...)`` structures the JSON body or raises a 422.
         paging: ``(limit, offset)`` from the query string, or raises a 400.
-        error: ``error(status, code, message, details)`` builds api.py's ``ApiError``.
+        error: ``error(status, code, message, details)`` builds app.py's ``ApiError``.
     """
     sim = engine.sim
     saves = engine.state_dir / "saves"

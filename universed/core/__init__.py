@@ -1,0 +1,7 @@
+"""The core: the tick loop and everything it needs to be deterministic and durable.
+
+engine (the tick loop), registry (probe -> controller), simproc (the sim supervisor), journal
+and store (write-ahead journal, checkpoints, replay), ledger (the event history), messages (the
+wire protocol), config, metrics, notify (sd_notify) and policy (the interface the tick loop calls).
+The core imports nothing above it (docs/architecture.md).
+"""
