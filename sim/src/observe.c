@@ -258,31 +258,8 @@ static void write_recent_events(jbuf *b, const probe_life *l, int ref) {
     uint32_t n = l->hist_n < 5 ? l->hist_n : 5;
     for (uint32_t k = l->hist_n - n; k < l->hist_n; k++) {
         const mem_entry *m = &l->hist[k % HIST_SLOTS];
-        event e;
-        memset(&e, 0, sizeof e);
-        e.tick = m->tick;
-        e.type = m->type;
-        e.subtype = m->subtype;
-        e.arg = m->arg;
-        e.value = m->value;
-        if (ref) e.severity = observe_mem_severity(m); /* the reference text names it */
         char msg[160];
-        life_event_text(&e, msg, sizeof msg);
-        jb_sep(b);
-        jb_puts(b, "{\"tick\":");
-        jb_u64(b, m->tick);
-        jb_key(b, "type");
-        if (ref) {
-            jb_u64(b, (uint64_t)observe_ref_type(m->type));
-            jb_key(b, "subtype");
-            jb_u64(b, (uint64_t)observe_ref_subtype(m->type, m->subtype, m->arg));
-            jb_key(b, "severity");
-            jb_double(b, observe_mem_severity(m));
-            jb_key(b, "description");
-            jb_cstr(b, msg);
-            jb_key(b, "kind");
-        }
-        jb_cstr(b, world_event_type_names[m->type % EV_TYPE_COUNT]);
+        observe_mem_open(b, m, ref, msg, sizeof msg);
         jb_key(b, "message");
         jb_cstr(b, msg);
         jb_putc(b, '}');

@@ -35,7 +35,7 @@ void observe_personality(jbuf *b, const world *w, uint32_t idx) {
     jb_cstr(b, mono);
 }
 
-static void write_mem_ref(jbuf *b, const mem_entry *m, double weight, int ref) {
+void observe_mem_open(jbuf *b, const mem_entry *m, int ref, char *msg, size_t msg_len) {
     event e;
     memset(&e, 0, sizeof e);
     e.tick = m->tick;
@@ -44,8 +44,7 @@ static void write_mem_ref(jbuf *b, const mem_entry *m, double weight, int ref) {
     e.arg = m->arg;
     e.value = m->value;
     if (ref) e.severity = observe_mem_severity(m); /* the reference text names it */
-    char msg[160];
-    life_event_text(&e, msg, sizeof msg);
+    life_event_text(&e, msg, msg_len);
     jb_sep(b);
     jb_puts(b, "{\"tick\":");
     jb_u64(b, m->tick);
@@ -61,6 +60,11 @@ static void write_mem_ref(jbuf *b, const mem_entry *m, double weight, int ref) {
         jb_key(b, "kind");
     }
     jb_cstr(b, world_event_type_names[m->type % EV_TYPE_COUNT]);
+}
+
+static void write_mem_ref(jbuf *b, const mem_entry *m, double weight, int ref) {
+    char msg[160];
+    observe_mem_open(b, m, ref, msg, sizeof msg);
     jb_key(b, "weight");
     jb_double(b, world_q3(weight));
     jb_key(b, "text");

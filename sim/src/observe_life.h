@@ -6,6 +6,9 @@
 #include "json.h"
 #include "world.h"
 
+/* Opens a history/memory entry object: {"tick","type"[, reference fields],"kind"-or-type name
+ * (without the closing brace); msg gets the entry's sentence. ref: the reference shape. */
+void observe_mem_open(jbuf *b, const mem_entry *m, int ref, char *msg, size_t msg_len);
 void observe_personality(jbuf *b, const world *w, uint32_t idx);
 void observe_memories(jbuf *b, const world *w, uint32_t idx, int max);
 /* ref: events in the reference shape (numeric type/subtype, severity, description beside
