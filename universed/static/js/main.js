@@ -372,7 +372,7 @@ async function refreshDrawer() {
   try {
     const data = await api.probe(d.id);
     if (drawer !== d) return;
-    d.data = data.probe || data;
+    d.data = { ...(data.probe || {}), ...data }; // the detail, over the status row
     if (d.data.system) wantSystem(d.data.system);
     renderDrawer();
   } catch (e) {
