@@ -41,9 +41,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import attrs
 import orjson
 import trio
 
+from universed.agents.client import http_exchange
 from universed.server.wstransport import OP_BIN, OP_CLOSE, OP_PING, OP_PONG, OP_TEXT, unmask
 
 __all__ = ["HandshakeRefused", "RawWebSocket", "main"]
@@ -249,33 +251,22 @@ class Stats:
         }
 
 
+@attrs.define(eq=False)
 class SoakAgent:
     """One agent: connect, register its probe, act on every observation, misbehave at random."""
 
-    def __init__(
-        self,
-        port: int,
-        probe: str,
-        token: str,
-        others: Sequence[str],
-        stats: Stats,
-        rng: random.Random,
-        *,
-        mean_between: float,
-        max_message: int,
-        flood: int,
-    ) -> None:
-        self.port = port
-        self.probe = probe
-        self.token = token
-        self.others = others
-        self.stats = stats
-        self.rng = rng
-        self.mean_between = mean_between
-        self.max_message = max_message
-        self.flood = flood
-        self.last: int | None = None  # the last tick observed on the current connection
-        self.gone = False  # the agent's probe was destroyed: the agent stops
+    port: int
+    probe: str
+    token: str
+    others: Sequence[str]
+    stats: Stats
+    rng: random.Random
+    mean_between: float = attrs.field(kw_only=True)
+    max_message: int = attrs.field(kw_only=True)
+    flood: int = attrs.field(kw_only=True)
+    #: the last tick observed on the current connection
+    last: int | None = attrs.field(default=None, init=False)
+    gone: bool = attrs.field(default=False, init=False)  # its probe was destroyed: it stops
 
     def observed(self, tick: int) -> None:
         """Account one observation: a tick that is not the previous one + 1 is a lost tick."""
@@ -514,28 +505,8 @@ def rss_kib(pid: int) -> int | None:
 
 
 async def http_json(port: int, method: str, path: str, token: str | None = None) -> tuple[int, Any]:
-    auth = f"Authorization: Bearer {token}\r\n" if token else ""
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    async with stream:
-        await stream.send_all(
-            f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}"
-            "Content-Length: 0\r\n\r\n".encode()
-        )
-        data = b""
-        while chunk := await stream.receive_some(65536):
-            data += chunk
-    head, _, body = data.partition(b"\r\n\r\n")
-    if b"chunked" in head.lower():
-        out = b""
-        while body:
-            size_line, _, rest = body.partition(b"\r\n")
-            size = int(size_line, 16)
-            if not size:
-                break
-            out += rest[:size]
-            body = rest[size + 2 :]
-        body = out
-    return int(head.split(b" ", 2)[1]), orjson.loads(body) if body else None
+    status, _, body = await http_exchange("127.0.0.1", port, method, path, token=token)
+    return status, orjson.loads(body) if body else None
 
 
 START_MARK = "--- soak: starting the daemon ---"

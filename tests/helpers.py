@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,8 +12,19 @@ import orjson
 import trio
 from trio_websocket import WebSocketConnection, open_websocket_url
 
+from universed.agents.client import http_exchange
 from universed.core.config import Config, load_config
 from universed.server.daemon import Daemon
+
+#: sim config keys that turn the random events off (tests that inject their own)
+QUIET = {
+    "event_freq_hazard": 0,
+    "event_freq_discovery": 0,
+    "event_freq_anomaly": 0,
+    "event_freq_encounter": 0,
+    "event_freq_crisis": 0,
+    "event_freq_wonder": 0,
+}
 
 
 def make_config(**overrides: Any) -> Config:
@@ -20,6 +33,22 @@ def make_config(**overrides: Any) -> Config:
     base.update(auth_admin="open", rest_requests_per_second=1e6, rest_request_burst=1000000)
     base.update(overrides)
     return load_config(base, environ={})
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that was free a moment ago (for a daemon in a subprocess)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def reap(proc: subprocess.Popen[bytes]) -> None:
+    """A test's last word on its subprocess: killed if it still runs, its stderr pipe closed."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    if proc.stderr:
+        proc.stderr.close()
 
 
 @asynccontextmanager
@@ -43,40 +72,11 @@ async def http(
 ) -> tuple[int, Any]:
     """One HTTP/1.1 request to 127.0.0.1:port; returns (status, decoded JSON or text)."""
     payload = raw if raw is not None else (orjson.dumps(body) if body is not None else b"")
-    head = (
-        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n\r\n"
-    ).encode()
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    async with stream:
-        await stream.send_all(head + payload)
-        data = b""
-        while True:
-            chunk = await stream.receive_some(65536)
-            if not chunk:
-                break
-            data += chunk
-    head_bytes, _, content = data.partition(b"\r\n\r\n")
-    status = int(head_bytes.split(b" ", 2)[1])
-    headers = head_bytes.decode().lower()
-    if "transfer-encoding: chunked" in headers:
-        content = dechunk(content)
+    status, _, content = await http_exchange("127.0.0.1", port, method, path, payload)
     try:
         return status, orjson.loads(content)
     except orjson.JSONDecodeError:
         return status, content.decode()
-
-
-def dechunk(data: bytes) -> bytes:
-    out = b""
-    while data:
-        size_line, _, rest = data.partition(b"\r\n")
-        size = int(size_line, 16)
-        if size == 0:
-            break
-        out += rest[:size]
-        data = rest[size + 2 :]
-    return out
 
 
 @asynccontextmanager

@@ -6,7 +6,7 @@ from typing import Any
 
 import orjson
 import trio
-from helpers import agent, http, register, running_daemon
+from helpers import QUIET, agent, http, register, running_daemon
 
 from universed.server.rest.app import ROUTES
 
@@ -60,15 +60,6 @@ async def test_pause_resume_mode_and_tick_count() -> None:
 
 
 # ------------------------------------------------------------------ the reference's reply shapes
-
-QUIET = {
-    "event_freq_hazard": 0,
-    "event_freq_discovery": 0,
-    "event_freq_anomaly": 0,
-    "event_freq_encounter": 0,
-    "event_freq_crisis": 0,
-    "event_freq_wonder": 0,
-}
 
 
 async def test_every_reply_has_ok_and_errors_keep_the_envelope() -> None:

@@ -9,6 +9,8 @@ import subprocess
 import sys
 import time
 
+from helpers import free_port, reap
+
 from universed.cli import main
 
 
@@ -31,12 +33,6 @@ def test_config_command_prints_effective_config(capsys: object) -> None:
     assert main(["config", "--seed", "7"]) == 0
     out = capsys.readouterr().out  # type: ignore[attr-defined]
     assert orjson.loads(out)["seed"] == 7
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def wait_listening(port: int, proc: subprocess.Popen[bytes], limit: float = 15.0) -> None:
@@ -90,8 +86,4 @@ def test_sigterm_and_sigint_stop_everything_within_a_second() -> None:
                     continue
                 raise AssertionError(f"sim child {pid} outlived the daemon")
         finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            if proc.stderr:
-                proc.stderr.close()
+            reap(proc)

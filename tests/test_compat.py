@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 import pytest
 import trio
-from helpers import http, running_daemon
+from helpers import QUIET, http, running_daemon
 from trio_websocket import WebSocketConnection, open_websocket_url
 
 from universed.server.daemon import Daemon
@@ -31,14 +31,6 @@ pytestmark = pytest.mark.e2e
 
 HERE = Path(__file__).resolve().parent / "compat"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "compat"
-QUIET = {
-    "event_freq_hazard": 0,
-    "event_freq_discovery": 0,
-    "event_freq_anomaly": 0,
-    "event_freq_encounter": 0,
-    "event_freq_crisis": 0,
-    "event_freq_wonder": 0,
-}
 
 
 class Recorder:

@@ -177,4 +177,4 @@ def test_the_checks_can_fail(rooms: dict, graph: dict) -> None:
     ]
     assert any("universed.core.messages" in c for c in cycles(bad))
     assert "universed.core.engine" in graph["universed.server.daemon"]  # the parser sees imports
-    assert "universed.core.messages" in graph["universed.server.rest.agents"]
+    assert "universed.core.messages" in graph["universed.server.rest.admin"]

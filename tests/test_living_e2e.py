@@ -18,21 +18,13 @@ from typing import Any
 
 import pytest
 import trio
-from helpers import agent, http, recv_type, running_daemon, send
+from helpers import QUIET, agent, http, recv_type, running_daemon, send
 from trio_websocket import WebSocketConnection
 
 from universed.server.daemon import Daemon
 
 pytestmark = pytest.mark.e2e
 
-QUIET = {
-    "event_freq_hazard": 0,
-    "event_freq_discovery": 0,
-    "event_freq_anomaly": 0,
-    "event_freq_encounter": 0,
-    "event_freq_crisis": 0,
-    "event_freq_wonder": 0,
-}
 LIGHT_TICKS_PER_LY = 365
 Obs = dict[str, Any]
 
@@ -52,6 +44,12 @@ class Fleet:
         reg = await recv_type(self.ws, "registered")
         assert reg["probe_ids"] == ids
         await self._take(await recv_type(self.ws, "observe_batch"))
+
+    async def inject(self, event: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /api/inject`` of ``event``; the reply (asserted a 200)."""
+        status, body = await http(self.d.port, "POST", "/api/inject", {"event": event})
+        assert status == 200, body
+        return dict(body)
 
     async def _take(self, batch: Mapping[str, Any]) -> None:
         self.tick = int(batch["tick"])
@@ -195,13 +193,7 @@ async def test_message_arrives_after_the_light_delay_and_a_remote_trade_complete
         assert event["subtype"] == "direct"
 
         # a trade across systems: the goods leave now and arrive trade_ticks later
-        status, _ = await http(
-            f.d.port,
-            "POST",
-            "/api/inject",
-            {"event": {"type": "discovery", "subtype": "rich_deposit", "probe_id": "1-2"}},
-        )
-        assert status == 200
+        await f.inject({"type": "discovery", "subtype": "rich_deposit", "probe_id": "1-2"})
         obs = await f.step()
         [found] = events(obs["1-2"], "discovery")
         resource, kg = found["resource"], obs["1-2"]["cargo"][found["resource"]]
@@ -230,13 +222,7 @@ async def test_message_arrives_after_the_light_delay_and_a_remote_trade_complete
 async def test_trade_claim_proposals_and_votes() -> None:
     async with fleet(3, {**QUIET, "proposal_ticks": 5}) as f:
         home = f.obs["1-1"]["system"]
-        status, _ = await http(
-            f.d.port,
-            "POST",
-            "/api/inject",
-            {"event": {"type": "discovery", "subtype": "rich_deposit", "probe_id": "1-1"}},
-        )
-        assert status == 200
+        await f.inject({"type": "discovery", "subtype": "rich_deposit", "probe_id": "1-1"})
         obs = await f.step({"1-1": {"action": "claim_system"}})
         [found] = events(obs["1-1"], "discovery")
         resource = found["resource"]
@@ -408,8 +394,8 @@ async def test_hazard_is_warned_before_it_lands() -> None:
         assert obs["threats"] == []
         # an announced hazard can also be injected (any of the living universe's event types)
         event = {"type": "threat", "subtype": "radiation", "severity": 0.4, "probe_id": "1-1"}
-        status, body = await http(f.d.port, "POST", "/api/inject", {"event": event})
-        assert status == 200 and body["applied"] == 1, body
+        body = await f.inject(event)
+        assert body["applied"] == 1, body
         obs = (await f.step())["1-1"]
         [warned] = events(obs, "threat")
         assert warned["injected"] and warned["subtype"] == "radiation"

@@ -18,6 +18,7 @@ import trio
 from helpers import http, running_daemon
 
 from devtools.soak import HandshakeRefused, RawWebSocket, client_frame
+from universed.agents.client import http_exchange
 from universed.cli import main as cli_main
 from universed.core.config import ConfigError, load_config
 from universed.server.auth import ADMIN_TOKEN_FILE
@@ -45,35 +46,11 @@ async def request(
     port: int, method: str, path: str, token: str | None = None, body: bytes = b""
 ) -> tuple[int, dict[str, str], Any]:
     """One HTTP request; (status, lower-case headers, JSON body)."""
-    auth = f"Authorization: Bearer {token}\r\n" if token else ""
-    head = (
-        f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{auth}"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode()
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    async with stream:
-        await stream.send_all(head + body)
-        data = b""
-        with trio.fail_after(10):
-            while chunk := await stream.receive_some(65536):
-                data += chunk
-    raw_head, _, content = data.partition(b"\r\n\r\n")
-    lines = raw_head.decode("latin-1").split("\r\n")
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    if headers.get("transfer-encoding") == "chunked":
-        out = b""
-        while content:
-            size_line, _, rest = content.partition(b"\r\n")
-            size = int(size_line, 16)
-            if not size:
-                break
-            out += rest[:size]
-            content = rest[size + 2 :]
-        content = out
-    return int(lines[0].split(" ")[1]), headers, orjson.loads(content) if content else None
+    with trio.fail_after(10):
+        status, headers, content = await http_exchange(
+            "127.0.0.1", port, method, path, body, token=token
+        )
+    return status, headers, orjson.loads(content) if content else None
 
 
 async def recv_json(ws: RawWebSocket) -> dict[str, Any] | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typing import Any
 
 import orjson
 import pytest
+from helpers import free_port
 
 from universed.cli.service import install_service
 
@@ -179,12 +179,6 @@ def _exec_for_service(scratch: Path) -> tuple[str, str]:
     pytest.skip(f"no Python that an unprivileged service user can run universed with ({real})")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _get(port: int, path: str) -> dict[str, Any]:
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=10) as resp:
         return orjson.loads(resp.read())  # type: ignore[no-any-return]
@@ -204,7 +198,7 @@ def service(private_systemd: PrivateSystemd) -> Iterator[tuple[str, int]]:
     name = f"universed-e2e-{uuid.uuid4().hex[:8]}"
     scratch = Path("/opt") / f"{name}-python"  # visible to the sandboxed service (not /tmp)
     exec_start, extra = _exec_for_service(scratch)
-    port = _free_port()
+    port = free_port()
     paths = install_service("/", exec_start=exec_start, name=name)
     drop_in = UNIT_DIR / f"{name}.service.d" / "zz-e2e.conf"
     # A short watchdog: the test proves the daemon feeds it, and that a hung daemon is restarted.

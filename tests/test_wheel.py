@@ -17,7 +17,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import free_port, reap
 from packaging.tags import sys_tags
 from packaging.utils import parse_wheel_filename
 from packaging.version import Version
@@ -148,12 +148,6 @@ def _deps_dir(tmp: Path) -> Path:
     return deps
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def test_a_fresh_venv_without_a_compiler_installs_the_wheel_and_serves(
     built: tuple[Path, Path], tmp_path: Path
 ) -> None:
@@ -187,7 +181,7 @@ def test_a_fresh_venv_without_a_compiler_installs_the_wheel_and_serves(
     where, dists = json.loads(probe.stdout)
     assert Path(where).is_relative_to(site) and dists == ["universed"], probe.stdout
 
-    port = _free_port()
+    port = free_port()
     serve = [str(bin_dir / "universed"), "serve", "--port", str(port), "--mode", "paused"]
     proc = subprocess.Popen(
         [*serve, "--state-dir", str(tmp_path / "state"), "--log-level", "warning"],
@@ -214,8 +208,4 @@ def test_a_fresh_venv_without_a_compiler_installs_the_wheel_and_serves(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        reap(proc)

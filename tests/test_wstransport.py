@@ -9,6 +9,7 @@ import pytest
 import trio
 from helpers import agent, recv_type, register, running_daemon
 
+from devtools.soak import client_frame
 from universed.server.wstransport import (
     OP_BIN,
     OP_CLOSE,
@@ -18,24 +19,7 @@ from universed.server.wstransport import (
     ProtocolError,
     accept_key,
     frame,
-    unmask,
 )
-
-
-def client_frame(opcode: int, payload: bytes, *, fin: bool = True, mask: bool = True) -> bytes:
-    key = os.urandom(4)
-    n = len(payload)
-    b0 = (0x80 if fin else 0) | opcode
-    mbit = 0x80 if mask else 0
-    if n < 126:
-        head = bytes((b0, mbit | n))
-    elif n < 65536:
-        head = struct.pack("!BBH", b0, mbit | 126, n)
-    else:
-        head = struct.pack("!BBQ", b0, mbit | 127, n)
-    if not mask:
-        return head + payload
-    return head + key + unmask(payload, key)
 
 
 def test_accept_key_rfc_example() -> None:

@@ -546,24 +546,13 @@ class AdminClient:
         if params:
             path += "?" + urllib.parse.urlencode(params)
         payload = orjson.dumps(body) if body is not None else b""
-        head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
-            f"Connection: close\r\nAccept: application/json\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-            + (f"Authorization: Bearer {self.token}\r\n" if self.token else "")
-            + "\r\n"
-        ).encode()
         try:
             with trio.fail_after(self.timeout):
-                stream = await trio.open_tcp_stream(self.host, self.port)
-                async with stream:
-                    await stream.send_all(head + payload)
-                    chunks = []
-                    while chunk := await stream.receive_some(65536):
-                        chunks.append(chunk)
+                status, _, content = await http_exchange(
+                    self.host, self.port, method, path, payload, token=self.token
+                )
         except (OSError, trio.BrokenResourceError, trio.TooSlowError) as exc:
             raise ApiError(0, "unreachable", f"{method} {path}: {exc!r}") from None
-        status, content = _parse_response(b"".join(chunks))
         try:
             data = orjson.loads(content) if content else None
         except orjson.JSONDecodeError:
@@ -660,17 +649,55 @@ class AdminClient:
         )
 
 
-def _parse_response(data: bytes) -> tuple[int, bytes]:
+async def http_exchange(
+    host: str,
+    port: int,
+    method: str,
+    path: str,
+    payload: bytes = b"",
+    *,
+    token: str | None = None,
+) -> tuple[int, dict[str, str], bytes]:
+    """One HTTP/1.1 request on a new connection (``Connection: close``): the status, the
+    headers (lower-case names) and the content, de-chunked. `AdminClient` uses it; so do the
+    developer tools and the tests, which want to see error replies as they are.
+
+    Raises:
+        ApiError: ``bad_response``, the reply has no HTTP head or status line.
+        OSError, trio.BrokenResourceError: the connection failed.
+    """
+    head = (
+        f"{method} {path} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Connection: close\r\nAccept: application/json\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
+        + (f"Authorization: Bearer {token}\r\n" if token else "")
+        + "\r\n"
+    ).encode()
+    stream = await trio.open_tcp_stream(host, port)
+    async with stream:
+        await stream.send_all(head + payload)
+        chunks = []
+        while chunk := await stream.receive_some(65536):
+            chunks.append(chunk)
+    return _parse_response(b"".join(chunks))
+
+
+def _parse_response(data: bytes) -> tuple[int, dict[str, str], bytes]:
     head, sep, content = data.partition(b"\r\n\r\n")
     if not sep:
         raise ApiError(0, "bad_response", f"no HTTP response head in {data[:80]!r}")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
     try:
-        status = int(head.split(b" ", 2)[1])
+        status = int(status_line.split(" ", 2)[1])
     except (IndexError, ValueError):
         raise ApiError(0, "bad_response", f"bad status line {head[:80]!r}") from None
-    if b"transfer-encoding: chunked" in head.lower():
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    if headers.get("transfer-encoding", "").lower() == "chunked":
         content = _dechunk(content)
-    return status, content
+    return status, headers, content
 
 
 def _dechunk(data: bytes) -> bytes:

@@ -16,7 +16,6 @@ document lists them from the same table.
 from __future__ import annotations
 
 import functools
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -24,16 +23,13 @@ import orjson
 import trio
 from quart import Response, request
 
-from ...core import messages as m
 from ...core.ledger import LedgerQueryError, parse_query
+from .envelope import ApiError, RouteDecorator, body_as, check_probe_id, json_response
 
 if TYPE_CHECKING:
     from ...core.engine import Engine
 
 __all__ = ["AGENT_ROUTES", "AGENT_SCHEMAS", "ControllerRequest", "register"]
-
-RouteDecorator = Callable[[str, str], Callable[[Any], Any]]
-ErrorFactory = Callable[[int, str, str, "dict[str, Any] | None"], Exception]
 
 
 @attrs.frozen
@@ -65,26 +61,13 @@ AGENT_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 
 
-def _json(body: Any, status: int = 200) -> Response:
-    """A JSON reply with the reference wire's ``"ok": true`` first (api.py's convention)."""
-    return Response(
-        orjson.dumps({"ok": True, **body}), status=status, content_type="application/json"
-    )
-
-
-def register(
-    route: RouteDecorator,
-    engine: Engine,
-    *,
-    body_as: Callable[..., Awaitable[Any]],
-    error: ErrorFactory,
-) -> None:
+def register(route: RouteDecorator, engine: Engine) -> None:
     """Add the handlers of `AGENT_ROUTES` through app.py's ``route`` decorator."""
     registry = engine.registry
 
     def ledger_or_503() -> Any:
         if engine.ledger is None:
-            raise error(503, "ledger_unavailable", "this daemon runs without a ledger", None)
+            raise ApiError(503, "ledger_unavailable", "this daemon runs without a ledger")
         return engine.ledger
 
     @route("GET", "/api/policies")
@@ -102,12 +85,12 @@ def register(
                     "detail": ctrl.detail,
                 }
             )
-        return _json({"policies": out})
+        return json_response({"policies": out})
 
     @route("GET", "/api/policies/{name}/stats")
     async def policy_stats(name: str) -> Response:
         if name not in registry.policy_table:
-            raise error(404, "unknown_policy", f"no policy {name!r}", None)
+            raise ApiError(404, "unknown_policy", f"no policy {name!r}")
         ledger = ledger_or_503()
         stats = await trio.to_thread.run_sync(ledger.policy_stats, name)
         ctrl = registry.policy_controller(name)
@@ -120,27 +103,26 @@ def register(
                 stats["state"] = orjson.Fragment(orjson.dumps(describe(), default=str))
             except Exception as exc:  # a plugin's bug must not turn a read into a 500
                 stats["state_error"] = repr(exc)[:200]
-        return _json(stats)
+        return json_response(stats)
 
     @route("POST", "/api/probes/{probe_id}/controller")
     async def assign(probe_id: str) -> Response:
-        req: ControllerRequest = await body_as(ControllerRequest)
+        req = await body_as(ControllerRequest)
         if req.controller not in registry.policy_table:
             known = ", ".join(sorted(registry.policy_table))
-            raise error(
+            raise ApiError(
                 422,
                 "unknown_policy",
                 f"no policy {req.controller!r}; installed: {known}",
                 {"path": "$.controller"},
             )
-        if not m.PROBE_ID_RE.match(probe_id):
-            raise error(404, "unknown_probe", f"no probe {probe_id!r} (ids look like 1-1)", None)
+        check_probe_id(probe_id)
         obs = await engine.observation_of(probe_id)
         if obs is None or obs.get("status") == "destroyed":
             what = "unknown" if obs is None else "destroyed"
-            raise error(404, "unknown_probe", f"probe {probe_id} is {what}", None)
+            raise ApiError(404, "unknown_probe", f"probe {probe_id} is {what}")
         registry.assign(probe_id, registry.policy_controller(req.controller))
-        return _json({"probe_id": probe_id, "controller": req.controller})
+        return json_response({"probe_id": probe_id, "controller": req.controller})
 
     @route("GET", "/api/events")
     async def events() -> Response:
@@ -148,6 +130,6 @@ def register(
         try:
             query = parse_query(request.args)
         except LedgerQueryError as exc:
-            raise error(400, "bad_request", str(exc), {"param": exc.param}) from None
+            raise ApiError(400, "bad_request", str(exc), {"param": exc.param}) from None
         page = await trio.to_thread.run_sync(functools.partial(ledger.query, **query))
-        return _json(page)
+        return json_response(page)

@@ -1,4 +1,4 @@
-"""REST endpoints of the living universe (issue 9, "Wire compatibility"), beside app.py's.
+"""REST endpoints of the living universe (issue 9, "Wire compatibility"), beside admin.py's.
 
 The reference engine's REST names, answered by the daemon:
 
@@ -18,30 +18,41 @@ The reference engine's REST names, answered by the daemon:
   the sim got and a recovery replays it. Event types may be names or the reference's numbers.
 * ``GET /api/lineage`` (``limit``, ``offset``) and ``GET /api/history/{probe_id}``.
 
-Every reply has ``"ok": true`` first (errors: app.py's envelope with ``"ok": false``). Scan,
+Every reply has ``"ok": true`` first (errors: envelope.py's, with ``"ok": false``). Scan,
 history and the scenario read answer in the reference's shape (numbers for event types, subtypes
 and star classes; the engine's ``"shape": "reference"``) unless the query says
 ``?shape=readable`` (universed's names, today's replies).
 
-app.py lists `UNIVERSE_ROUTES` in its ``ROUTES`` (so the OpenAPI document covers them), merges
-`UNIVERSE_SCHEMAS` into its body schemas and calls `register` from ``create_app`` with its route
-decorator and request helpers. This module does not import app.py (app.py imports it).
+app.py lists `UNIVERSE_ROUTES` in its ``ROUTES`` (so the OpenAPI document covers them) and calls
+`register` from ``create_app`` with its route decorator; openapi.py merges `UNIVERSE_SCHEMAS`,
+`UNIVERSE_REPLIES` and `UNIVERSE_SHAPED` into its tables. This module does not import app.py
+(app.py imports it); the envelope and request helpers come from envelope.py.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import attrs
 import orjson
 from cattrs.gen import make_dict_structure_fn
-from quart import Response, request
+from quart import Response
 
 from ...core import messages as m
 from ...core.engine import Engine
 from ...core.simproc import SimError
+from .envelope import (
+    ApiError,
+    RouteDecorator,
+    body_as,
+    check_probe_id,
+    json_response,
+    paging,
+    query_shape,
+    strip_reply,
+    structure,
+)
 
 __all__ = [
     "UNIVERSE_REPLIES",
@@ -56,14 +67,12 @@ __all__ = [
     "ScenarioRequest",
     "TickRateRequest",
     "confine",
-    "query_shape",
     "register",
     "scenario_dirs",
 ]
 
 MAX_PATH_BYTES = 1024
 MAX_TICK_RATE = 100_000.0
-SHAPES = m.SHAPES
 MAX_SCENARIO_EVENTS = 100_000
 MAX_SCENARIO_FILE = 16 * 1024 * 1024
 EVENT_TYPES = ("hazard", "discovery", "threat", "anomaly", "encounter", "crisis", "wonder")
@@ -338,8 +347,8 @@ _INT = {"type": "integer"}
 _NUM = {"type": "number"}
 _STR = {"type": "string"}
 _SAVE_REPLY = {"tick": _INT, "probes": _INT, "path": _STR, "name": _STR, "hash": _STR}
-#: The documented part of the replies (OpenAPI): required fields and their schemas; api.py adds
-#: ``ok`` to each. The reference shape's numbers appear unless ``?shape=readable``.
+#: The documented part of the replies (OpenAPI): required fields and their schemas; openapi.py
+#: adds ``ok`` to each. The reference shape's numbers appear unless ``?shape=readable``.
 UNIVERSE_REPLIES: dict[tuple[str, str], tuple[list[str], dict[str, Any]]] = {
     ("POST", "/api/scan/{probe_id}"): (
         ["probe_id", "systems"],
@@ -468,58 +477,16 @@ def _is_file(path: Path) -> bool:
         return False
 
 
-RouteDecorator = Callable[[str, str], Callable[[Any], Any]]
-ErrorFactory = Callable[[int, str, str, "dict[str, Any] | None"], Exception]
-
-
-def _json(body: Mapping[str, Any], status: int = 200) -> Response:
-    """A JSON reply with the reference wire's ``"ok": true`` first."""
-    return Response(
-        orjson.dumps({"ok": True, **body}), status=status, content_type="application/json"
-    )
-
-
-def query_shape(error: ErrorFactory) -> str:
-    """The reply shape the query asks for: ``reference`` (default) or ``readable``."""
-    shape = request.args.get("shape", "reference")
-    if shape not in SHAPES:
-        raise error(
-            400,
-            "bad_request",
-            f"shape must be reference or readable, got {shape!r}",
-            {"param": "shape"},
-        )
-    return shape
-
-
-def _strip(reply: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in reply.items() if k not in ("ok", "id")}
-
-
-def register(
-    route: RouteDecorator,
-    engine: Engine,
-    *,
-    body_as: Callable[..., Awaitable[Any]],
-    paging: Callable[[], tuple[int, int]],
-    error: ErrorFactory,
-) -> None:
+def register(route: RouteDecorator, engine: Engine) -> None:
     """Add the handlers of `UNIVERSE_ROUTES` through app.py's ``route`` decorator.
 
     Args:
         route: ``route(method, path)`` decorator of ``create_app``.
         engine: the engine (state changes go through it).
-        body_as: ``await body_as(cls, required=...)`` structures the JSON body or raises a 422.
-        paging: ``(limit, offset)`` from the query string, or raises a 400.
-        error: ``error(status, code, message, details)`` builds app.py's ``ApiError``.
     """
     sim = engine.sim
     saves = engine.state_dir / "saves"
     saves.mkdir(parents=True, exist_ok=True)
-
-    def probe_id_ok(probe_id: str) -> None:
-        if not m.PROBE_ID_RE.match(probe_id):
-            raise error(404, "unknown_probe", f"no probe {probe_id!r} (ids look like 1-1)", None)
 
     def save_path(text: str) -> tuple[Path, Path]:
         """``text`` confined to the save directory or, if absolute, to one of ``save_dirs``:
@@ -536,25 +503,27 @@ def register(
         where = f"the save directory {saves}"
         if extra:
             where += " or (absolute paths) in save_dirs: " + ", ".join(str(d) for d in extra)
-        raise error(422, "invalid", f"the path must name a file inside {where}", {"path": "$.path"})
+        raise ApiError(
+            422, "invalid", f"the path must name a file inside {where}", {"path": "$.path"}
+        )
 
     def shape_command(command: dict[str, Any]) -> dict[str, Any]:
-        if query_shape(error) == "reference":
+        if query_shape() == "reference":
             command["shape"] = "reference"
         return command
 
     def file_error(exc: SimError) -> Exception:
         if exc.code in ("io_error", "bad_file"):
-            return error(422, exc.code, exc.message, {"path": "$.path"})
+            return ApiError(422, exc.code, exc.message, {"path": "$.path"})
         return exc
 
     @route("POST", "/api/scan/{probe_id}")
     async def scan(probe_id: str) -> Response:
-        probe_id_ok(probe_id)
+        check_probe_id(probe_id)
         req = await body_as(ScanRequest, required=False)
         command = {"cmd": "scan", "probe_id": probe_id, "limit": req.limit}
         reply = await sim.request(shape_command(command))
-        return _json(_strip(reply))
+        return json_response(strip_reply(reply))
 
     @route("POST", "/api/save")
     async def save() -> Response:
@@ -566,23 +535,23 @@ def register(
                 probes = engine.probe_count
         except SimError as exc:
             raise file_error(exc) from None
-        out = {"saved": req.path, **_strip(reply), "probes": probes}
+        out = {"saved": req.path, **strip_reply(reply), "probes": probes}
         out["name"] = str(path.relative_to(base))
-        return _json(out)
+        return json_response(out)
 
     @route("POST", "/api/load")
     async def load() -> Response:
         req = await body_as(LoadRequest)
         path, base = save_path(req.path)
         if not _is_file(path):
-            raise error(404, "not_found", f"no save file {req.path!r} in {base}", None)
+            raise ApiError(404, "not_found", f"no save file {req.path!r} in {base}")
         try:
             reply = await engine.load_save(str(path), req.seed)
         except SimError as exc:
             raise file_error(exc) from None
-        out = {"loaded": req.path, **_strip(reply), "probes": engine.probe_count}
+        out = {"loaded": req.path, **strip_reply(reply), "probes": engine.probe_count}
         out["name"] = str(path.relative_to(base))
-        return _json(out)
+        return json_response(out)
 
     def tick_rate_body() -> dict[str, Any]:
         return {
@@ -595,7 +564,7 @@ def register(
 
     @route("GET", "/api/tick-rate")
     async def get_tick_rate() -> Response:
-        return _json(tick_rate_body())
+        return json_response(tick_rate_body())
 
     @route("POST", "/api/tick-rate")
     async def post_tick_rate() -> Response:
@@ -603,7 +572,7 @@ def register(
         if "tickRate" in obj:  # the reference's form; its refusal is a 400 "invalid tickRate"
             if len(obj) > 1:
                 others = ", ".join(sorted(k for k in obj if k != "tickRate"))
-                raise error(
+                raise ApiError(
                     422,
                     "invalid",
                     f"tickRate comes alone; unknown field(s): {others}",
@@ -615,7 +584,7 @@ def register(
                 or not isinstance(rate, int | float)
                 or not 0 < rate <= MAX_TICK_RATE
             ):
-                raise error(
+                raise ApiError(
                     400,
                     "bad_request",
                     f"invalid tickRate: expected a number of ticks per second in "
@@ -624,22 +593,19 @@ def register(
                 )
             tick_rate = float(rate)
         else:
-            try:
-                tick_rate = m.structure(obj, TickRateRequest).tick_rate
-            except m.MessageError as exc:
-                raise error(422, exc.code, exc.message, {"path": exc.path}) from None
+            tick_rate = structure(obj, TickRateRequest).tick_rate
         engine.set_mode(engine.mode, tick_rate)
-        return _json(tick_rate_body())
+        return json_response(tick_rate_body())
 
     @route("GET", "/api/scenario")
     async def get_scenario() -> Response:
         command = shape_command({"cmd": "scenario"})
         reply = await sim.request(command)
-        out = _strip(reply)
+        out = strip_reply(reply)
         if "shape" in command:  # the reference lists the events at the top level
             out = {"events": (out.get("scenario") or {}).get("events", []), **out}
         out["tick"] = engine.tick
-        return _json(out)
+        return json_response(out)
 
     def scenario_file(text: str) -> Scenario:
         dirs = scenario_dirs(engine)
@@ -648,7 +614,7 @@ def register(
                 path = confine(base, name)
                 if path is not None and _is_file(path):
                     return read_scenario(path)
-        raise error(
+        raise ApiError(
             404,
             "not_found",
             f"no scenario file {text!r} in {', '.join(str(d) for d in dirs) or 'no directory'}",
@@ -658,18 +624,18 @@ def register(
     def read_scenario(path: Path) -> Scenario:
         try:
             if path.stat().st_size > MAX_SCENARIO_FILE:
-                raise error(422, "bad_file", f"{path} is larger than 16 MiB", {"path": "$.path"})
+                raise ApiError(422, "bad_file", f"{path} is larger than 16 MiB", {"path": "$.path"})
             obj = orjson.loads(path.read_bytes())
         except orjson.JSONDecodeError as exc:
-            raise error(
+            raise ApiError(
                 422, "bad_file", f"{path}: not valid JSON: {exc}", {"path": "$.path"}
             ) from None
         except OSError as exc:
-            raise error(422, "io_error", f"{path}: {exc.strerror}", {"path": "$.path"}) from None
+            raise ApiError(422, "io_error", f"{path}: {exc.strerror}", {"path": "$.path"}) from None
         try:
             return m.structure(obj, Scenario)
         except m.MessageError as exc:
-            raise error(
+            raise ApiError(
                 422, "bad_file", f"{path}: {exc.path}: {exc.message}", {"path": "$.path"}
             ) from None
 
@@ -678,10 +644,7 @@ def register(
         obj = await body_as(dict)
         if isinstance(obj, dict) and "events" in obj and "scenario" not in obj:
             obj = {"scenario": obj}
-        try:
-            req = m.structure(obj, ScenarioRequest)
-        except m.MessageError as exc:
-            raise error(422, exc.code, exc.message, {"path": exc.path}) from None
+        req = structure(obj, ScenarioRequest)
         command: dict[str, Any]
         if req.clear:
             command = {"clear": True}
@@ -693,21 +656,21 @@ def register(
         except SimError as exc:
             if exc.code != "bad_request":
                 raise
-            raise error(422, "invalid", exc.message, {"path": "$.scenario"}) from None
-        out = {"loaded": 0, **_strip(reply)}  # the reference's count (0 for a clear)
+            raise ApiError(422, "invalid", exc.message, {"path": "$.scenario"}) from None
+        out = {"loaded": 0, **strip_reply(reply)}  # the reference's count (0 for a clear)
         out["tick"] = engine.tick
-        return _json(out)
+        return json_response(out)
 
     @route("GET", "/api/lineage")
     async def lineage() -> Response:
         limit, offset = paging()
         reply = await sim.request({"cmd": "lineage", "limit": limit, "offset": offset})
-        out = _strip(reply)
+        out = strip_reply(reply)
         out.update(limit=limit, offset=offset)
-        return _json(out)
+        return json_response(out)
 
     @route("GET", "/api/history/{probe_id}")
     async def history(probe_id: str) -> Response:
-        probe_id_ok(probe_id)
+        check_probe_id(probe_id)
         reply = await sim.request(shape_command({"cmd": "history", "probe_id": probe_id}))
-        return _json(_strip(reply))
+        return json_response(strip_reply(reply))

@@ -1,0 +1,208 @@
+"""What a tick observes and who sees it: the observation plan, the observations in both
+shapes, a probe's latest observation on demand, and the dashboard message.
+
+The sim observes only the probes somebody looks at (`Observer.observe_request`): those of remote
+agents and of deciding policies, plus a sample while a dashboard listens; the reference overlay
+only for what a reference consumer sees (`Observer.index` merges it in, once per probe). A probe
+nobody observed yet is asked for (`Observer.observation_of`). After the tick, the dashboards get
+one message per shape (`Observer.publish`), through a `TickSink`: a protocol, so the core never
+imports the server (the daemon injects its `DashboardHub`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Collection
+from typing import Any, Protocol
+
+import orjson
+
+from .registry import PolicyController
+from .simproc import SimError
+from .state import EngineState
+
+__all__ = ["METRICS_EVERY", "Observer", "TickSink"]
+
+METRICS_EVERY = 10  # ticks between the sim metrics refreshes in dashboard messages
+
+
+class TickSink(Protocol):
+    """Where the per-tick dashboard message goes (the server's `DashboardHub`, injected)."""
+
+    @property
+    def subscribers(self) -> Collection[object]:
+        """Who listens; empty: the engine skips building the message."""
+        ...
+
+    def listening(self, shape: str) -> bool:
+        """Whether anyone listens in ``shape`` ("reference" or "readable")."""
+        ...
+
+    def publish(self, message: bytes, shape: str | None = None) -> None:
+        """Offer ``message`` to the listeners of ``shape`` (None: to everyone)."""
+        ...
+
+
+class Observer:
+    """Owned by the `Engine` (``engine.observer``); holds it as an `EngineState`, and the hub."""
+
+    def __init__(self, engine: EngineState, hub: TickSink) -> None:
+        self._engine = engine
+        self.hub = hub
+        self._metrics: dict[str, Any] = {}  # the sim's metrics, refreshed every METRICS_EVERY
+
+    def observe_request(self) -> tuple[list[str] | str, str, list[str] | str | None]:
+        """Which probes the coming tick must observe, at which detail, and which of them in the
+        reference shape too (the sim's ``reference`` overlay; None: none).
+
+        Only probes somebody decides for are observed (remote agents, non-wait policies), plus a
+        sample of the first ``dashboard_max_observations`` probes while a dashboard listens: a
+        host with 100k probes and a few agents pays for a few observations, not 100k. Full
+        detail (the living-universe fields, ~6 KB each) only when some consumer wants it. The
+        overlay only for what a reference consumer sees: the probes of reference agents, and
+        the sample while a reference dashboard listens (at full detail, the overlay's).
+        """
+        engine = self._engine
+        registry = engine.registry
+        parents = engine.probes.parents
+        hub = self.hub
+        ref_dash = hub.listening("reference")
+        refs: set[str] = set()
+        for remote in registry.remotes.values():
+            if remote.shape == "reference":
+                refs.update(remote.probes)
+        sample: list[str] = []
+        if hub.subscribers:
+            sample = list(itertools.islice(parents, engine.config.dashboard_max_observations))
+            if ref_dash:
+                refs.update(sample)
+        if not registry.default.is_wait:
+            detail = "full" if ref_dash else registry.default.detail
+            return "all", detail, self._listed(refs)
+        wanted = set(sample)
+        detail = "full" if ref_dash else "compact"
+        for pid, ctrl in registry.assignments():
+            if isinstance(ctrl, PolicyController) and ctrl.is_wait:
+                continue
+            wanted.add(pid)
+            if ctrl.detail == "full":
+                detail = "full"
+        if len(wanted) >= len(parents):
+            return "all", detail, self._listed(refs)
+        return sorted(wanted), detail, self._listed(refs)
+
+    def _listed(self, probes: set[str]) -> list[str] | str | None:
+        """A probe set as the tick's ``reference`` value."""
+        if not probes:
+            return None
+        if len(probes) >= len(self._engine.probes.parents):
+            return "all"
+        return sorted(probes)
+
+    @staticmethod
+    def index(
+        observations: list[dict[str, Any]], tick: int, reference: list[str] | str | None
+    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        """A tick's observations by probe id, readable, and (if the tick asked for the
+        ``reference`` overlay) by probe id in the reference shape, for the probes it came with."""
+        obs_by_id: dict[str, dict[str, Any]] = {}
+        refs: dict[str, dict[str, Any]] = {}
+        if reference is None:
+            for obs in observations:
+                obs["tick"] = tick
+                obs_by_id[obs["probe_id"]] = obs
+        else:
+            for obs in observations:
+                obs["tick"] = tick
+                pid = obs["probe_id"]
+                obs_by_id[pid] = obs
+                overlay = obs.pop("reference", None)  # everything internal reads the readable
+                if overlay is not None:
+                    refs[pid] = {**obs, **overlay}  # once per probe, shared by every consumer
+        return obs_by_id, refs
+
+    async def observation_of(self, probe_id: str, shape: str = "readable") -> dict[str, Any] | None:
+        """The probe's latest observation in ``shape`` (asks the sim if no tick has produced
+        one yet, or not in the reference shape)."""
+        engine = self._engine
+        if shape == "reference":
+            ref = engine.references.get(probe_id)
+            if ref is not None:
+                return ref
+        obs = engine.observations.get(probe_id)
+        if obs is not None and shape != "reference":
+            return obs
+        command: dict[str, Any] = {"cmd": "probe", "probe_id": probe_id}
+        if shape == "reference":
+            command["reference"] = True
+        try:
+            reply = await engine.sim.request(command)
+        except SimError:
+            return None
+        probe = dict(reply["probe"])
+        overlay = probe.pop("reference", None)
+        probe["tick"] = engine.tick
+        if probe.get("status") == "destroyed":
+            return probe
+        if obs is None:
+            engine.observations[probe_id] = obs = probe
+        if shape != "reference":
+            return obs
+        if not isinstance(overlay, dict):
+            return obs  # no overlay (a sim without it): the readable form
+        ref = {**obs, **overlay}
+        engine.references[probe_id] = ref
+        return ref
+
+    async def publish(
+        self,
+        tick: int,
+        reply: dict[str, Any],
+        observations: list[dict[str, Any]],
+        refs: dict[str, dict[str, Any]],
+    ) -> None:
+        """Refresh the sim's metrics if due, then one message per shape that has listeners,
+        each encoded once."""
+        engine = self._engine
+        if tick % METRICS_EVERY == 0 or not self._metrics:
+            self._metrics = (await engine.sim.request({"cmd": "metrics"}))["metrics"]
+        cap = engine.config.dashboard_max_observations
+        every = reply.get("events")  # all probes' events, when the tick asked for them
+        pairs = (
+            ((ev.get("probe_id"), ev) for ev in every)
+            if every is not None
+            else ((obs["probe_id"], ev) for obs in observations for ev in obs.get("events") or ())
+        )
+        events = [
+            {
+                "probe_id": pid,
+                "type": ev.get("type"),
+                "subtype": ev.get("subtype"),
+                "severity": ev.get("severity"),
+                "message": ev.get("message"),
+            }
+            for pid, ev in itertools.islice(pairs, cap)
+        ]
+        message = {
+            "type": "tick",
+            "tick": reply["tick"],
+            "observations": observations[:cap],
+            "agents": {"connected": engine.agents_connected},
+            "mode": engine.mode,
+            "tick_rate": engine.tick_rate,
+            "ticks_per_second": round(engine.ticks_per_second, 3),
+            "probe_count": engine.probe_count,
+            "born": reply.get("born") or [],
+            "destroyed": reply.get("destroyed") or [],
+            "rejected": reply.get("rejected") or [],
+            "events": events,
+            "metrics": self._metrics,
+        }
+        hub = self.hub
+        if hub.listening("readable"):
+            hub.publish(orjson.dumps(message), "readable")
+        if hub.listening("reference"):
+            if refs:
+                sample = message["observations"]
+                message["observations"] = [refs.get(o["probe_id"], o) for o in sample]
+            hub.publish(orjson.dumps(message), "reference")
