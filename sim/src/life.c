@@ -161,15 +161,7 @@ int world_emit(world *w, uint32_t idx, uint8_t type, uint8_t subtype, uint8_t ar
     ev->severity = severity;
     ev->value = value;
     life_note(w, idx, ev);
-    probe *p = &w->p[idx];
-    if (p->ev_epoch != w->epoch || !p->ev_head) {
-        p->ev_epoch = w->epoch;
-        p->ev_head = e + 1;
-    } else {
-        uint32_t k = p->ev_head - 1;
-        while (w->ev[k].next) k = w->ev[k].next - 1;
-        w->ev[k].next = e + 1;
-    }
+    world_link_event(w, e);
     return 0;
 }
 

@@ -1,12 +1,17 @@
 /* observe.h -- JSON views of probes and systems (observations, probe and system commands).
- * Includes observe_ref.h (resources, reference numbering) and observe_life.h (mind and planet
- * writers), so users of the views need only this header. */
+ * Includes the headers of the other views -- observe_ref.h (resources, reference numbering),
+ * observe_life.h (mind and planet writers), observe_system.h (system views), observe_living.h
+ * (living-universe fields), observe_overlay.h (the reference overlay) -- so users of the views
+ * need only this header. */
 #ifndef OBSERVE_H
 #define OBSERVE_H
 
 #include "json.h"
 #include "observe_life.h"
+#include "observe_living.h"
+#include "observe_overlay.h"
 #include "observe_ref.h"
+#include "observe_system.h"
 #include "world.h"
 
 #define OBSERVE_DETAIL 1  /* lineage, per-body survey levels (probe command) */
@@ -18,8 +23,5 @@ void observe_probe(jbuf *b, world *w, uint32_t idx, int detail);
 void observe_event(jbuf *b, const event *e);
 /* Short status entry (status command). */
 void observe_status_entry(jbuf *b, const world *w, uint32_t idx);
-/* Full system view. viewer (may be NULL) selects whose survey levels reveal resources; without a
- * viewer the best level among live probes in the system is used. */
-void observe_system(jbuf *b, world *w, const star_system *s, const probe *viewer);
 
 #endif

@@ -6,18 +6,29 @@
 #include <stdio.h>
 #include <string.h>
 
-void observe_resources(jbuf *b, const world *w, const star_system *s, int bi, int level) {
+/* Abundance of resource r as survey level reveals it: 0 below level 1, rounded to 0.1 at level 1
+ * and to 0.01 at level 2, exact from level 3. */
+static double revealed_abundance(const star_system *s, int bi, int r, int level) {
+    double a = level >= 1 ? s->bodies[bi].abundance[r] : 0.0;
+    if (level == 1) a = round(a * 10.0) / 10.0;
+    else if (level == 2) a = round(a * 100.0) / 100.0;
+    return a;
+}
+
+/* {"iron":..,...}: every resource (all) or, below level 1, none. */
+static void write_abundances(jbuf *b, const star_system *s, int bi, int level, int all) {
     jb_putc(b, '{');
-    if (level >= 1) {
+    if (all || level >= 1) {
         for (int r = 0; r < RES_COUNT; r++) {
-            double a = s->bodies[bi].abundance[r];
-            if (level == 1) a = round(a * 10.0) / 10.0;
-            else if (level == 2) a = round(a * 100.0) / 100.0;
             jb_key(b, galaxy_resource_names[r]);
-            jb_double(b, a);
+            jb_double(b, revealed_abundance(s, bi, r, level));
         }
     }
     jb_putc(b, '}');
+}
+
+void observe_resources(jbuf *b, const world *w, const star_system *s, int bi, int level) {
+    write_abundances(b, s, bi, level, 0);
     if (level >= 4) {
         jb_key(b, "remaining_kg");
         jb_putc(b, '{');
@@ -30,29 +41,38 @@ void observe_resources(jbuf *b, const world *w, const star_system *s, int bi, in
 }
 
 void observe_resources_min(jbuf *b, const star_system *s, int bi, int level) {
+    write_abundances(b, s, bi, level, 0);
+}
+
+void observe_resources_all(jbuf *b, const star_system *s, int bi, int level) {
+    write_abundances(b, s, bi, level, 1);
+}
+
+void observe_kg(jbuf *b, const double kg[RES_COUNT]) {
     jb_putc(b, '{');
-    if (level >= 1) {
-        for (int r = 0; r < RES_COUNT; r++) {
-            double a = s->bodies[bi].abundance[r];
-            if (level == 1) a = round(a * 10.0) / 10.0;
-            else if (level == 2) a = round(a * 100.0) / 100.0;
-            jb_key(b, galaxy_resource_names[r]);
-            jb_double(b, a);
-        }
+    for (int r = 0; r < RES_COUNT; r++) {
+        jb_key(b, galaxy_resource_names[r]);
+        jb_double(b, kg[r]);
     }
     jb_putc(b, '}');
 }
 
-void observe_resources_all(jbuf *b, const star_system *s, int bi, int level) {
-    jb_putc(b, '{');
-    for (int r = 0; r < RES_COUNT; r++) {
-        double a = level >= 1 ? s->bodies[bi].abundance[r] : 0.0;
-        if (level == 1) a = round(a * 10.0) / 10.0;
-        else if (level == 2) a = round(a * 100.0) / 100.0;
-        jb_key(b, galaxy_resource_names[r]);
-        jb_double(b, a);
+void observe_vec3(jbuf *b, const double v[3]) {
+    jb_putc(b, '[');
+    for (int k = 0; k < 3; k++) {
+        jb_sep(b);
+        jb_double(b, v[k]);
     }
-    jb_putc(b, '}');
+    jb_putc(b, ']');
+}
+
+void observe_sector(jbuf *b, const int32_t sec[3]) {
+    jb_putc(b, '[');
+    for (int k = 0; k < 3; k++) {
+        jb_sep(b);
+        jb_i64(b, sec[k]);
+    }
+    jb_putc(b, ']');
 }
 
 /* ---------------------------------------------------------------- reference numbering */
@@ -124,18 +144,58 @@ double observe_mem_severity(const mem_entry *m) {
 const char *const observe_structure_display[STRUCT_COUNT] = {
     "Mining Station", "Relay Satellite", "Observatory", "Habitat", "Shipyard", "Factory"};
 
-void observe_scan_extra(jbuf *b, const star_system *t, double eta) {
+
+int observe_planet_count(const star_system *s) {
+    int planets = 0;
+    for (int k = 0; k < s->n_bodies; k++) planets += s->bodies[k].parent == 0xFF;
+    return planets;
+}
+
+void observe_scan_entry(jbuf *b, const world *w, const probe *p, const scan_hit *hit, int full, int ref) {
+    const star_system *t = hit->sys;
+    jb_sep(b);
+    jb_puts(b, "{\"id\":");
+    jb_id(b, t->id_hi, t->id_lo);
+    jb_key(b, "name");
+    jb_cstr(b, t->name);
+    jb_key(b, "star_class");
+    if (ref) jb_u64(b, t->star_class);
+    else jb_cstr(b, galaxy_star_class_names[t->star_class]);
+    if (full) {
+        jb_key(b, "luminosity_solar");
+        jb_double(b, t->luminosity);
+        jb_key(b, "position");
+        observe_vec3(b, t->pos);
+        jb_key(b, "planet_count");
+        jb_u64(b, (uint64_t)observe_planet_count(t));
+    }
+    double eta = ceil(hit->distance_ly / (world_speed_c(w, p) / 365.25));
+    jb_key(b, "distance_ly");
+    jb_double(b, hit->distance_ly);
+    jb_key(b, "fuel_needed");
+    jb_double(b, hit->distance_ly * world_fuel_per_ly(p));
+    jb_key(b, "eta_ticks");
+    jb_double(b, eta);
+    jb_key(b, "explored");
+    jb_bool(b, hmap_get(&w->explored, t->id_hi, t->id_lo) != NULL);
+    if (full) {
+        uint32_t *c = hmap_get(&w->claims, t->id_hi, t->id_lo);
+        jb_key(b, "claimed_by");
+        if (c && *c) jb_id(b, PROBE_ID_HI, *c);
+        else jb_null(b);
+    }
+    /* the fields every scan entry carries for reference clients */
     jb_key(b, "system_id");
     jb_id(b, t->id_hi, t->id_lo);
     jb_key(b, "sector");
-    jb_putc(b, '[');
-    for (int k = 0; k < 3; k++) {
-        jb_sep(b);
-        jb_i64(b, t->sector[k]);
-    }
-    jb_putc(b, ']');
+    observe_sector(b, t->sector);
     jb_key(b, "star_count");
     jb_u64(b, 1);
     jb_key(b, "estimated_travel_ticks");
     jb_double(b, eta);
+    if (ref) {
+        jb_key(b, "star_class_name");
+        jb_cstr(b, galaxy_star_class_names[t->star_class]);
+    }
+    jb_putc(b, '}');
 }

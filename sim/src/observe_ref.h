@@ -12,6 +12,11 @@ void observe_resources(jbuf *b, const world *w, const star_system *s, int bi, in
 void observe_resources_min(jbuf *b, const star_system *s, int bi, int level);
 /* All RES_COUNT resources as numbers, 0 where the level reveals nothing (reference shape). */
 void observe_resources_all(jbuf *b, const star_system *s, int bi, int level);
+/* {"iron":..,...}: a mass per resource (cargo, a cost). */
+void observe_kg(jbuf *b, const double kg[RES_COUNT]);
+/* [x,y,z]: a position (or any three numbers) / a system's sector coordinates. */
+void observe_vec3(jbuf *b, const double v[3]);
+void observe_sector(jbuf *b, const int32_t sec[3]);
 
 /* ---- the reference numbering (docs/pipe-protocol.md "Reference numbering") ---- */
 #define REF_TYPE_COUNT EV_TYPE_COUNT
@@ -24,9 +29,14 @@ int observe_ref_subtype(int type, int subtype, int arg);
 const char *observe_subtype_name(int type, int subtype, int arg);
 /* Severity of a history / memory entry: derived for hazards (from the stored weight), else 0. */
 double observe_mem_severity(const mem_entry *m);
-/* The fields every scan entry carries for reference clients: system_id, sector, star_count,
- * estimated_travel_ticks (= eta). */
-void observe_scan_extra(jbuf *b, const star_system *t, double eta);
+/* Number of planets of s (bodies that orbit the star, not another body). */
+int observe_planet_count(const star_system *s);
+/* One entry of a scan result, hit as probe p sees it: id, name, star_class, the travel fields
+ * (distance_ly, fuel_needed, eta_ticks, explored) and the fields every entry carries for reference
+ * clients (system_id, sector, star_count, estimated_travel_ticks). full (the scan command) adds
+ * luminosity_solar, position, planet_count and claimed_by; ref: numeric star_class with
+ * star_class_name beside it. */
+void observe_scan_entry(jbuf *b, const world *w, const probe *p, const scan_hit *hit, int full, int ref);
 /* Display name of a structure type ("Mining Station"). */
 extern const char *const observe_structure_display[STRUCT_COUNT];
 

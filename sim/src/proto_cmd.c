@@ -66,6 +66,20 @@ int proto_want_shape(proto *P, const json_node *root, perr *e, int *ref) {
     return proto_fail(e, "bad_request", "field 'shape' must be \"reference\" or \"readable\", got %s", json_type_name(v));
 }
 
+int proto_want_page(proto *P, const json_node *root, perr *e, uint64_t total, uint64_t *begin, uint64_t *end) {
+    int64_t limit = -1, offset = 0;
+    const json_node *l = json_get(&P->doc, root, "limit");
+    const json_node *o = json_get(&P->doc, root, "offset");
+    if (l && l->type != JSON_NULL && (json_as_i64(&P->doc, l, &limit) || limit < 0))
+        return proto_fail(e, "bad_request", "field 'limit' must be a non-negative integer");
+    if (o && o->type != JSON_NULL && (json_as_i64(&P->doc, o, &offset) || offset < 0))
+        return proto_fail(e, "bad_request", "field 'offset' must be a non-negative integer");
+    *begin = (uint64_t)offset;
+    *end = total;
+    if (limit >= 0 && (uint64_t)offset + (uint64_t)limit < total) *end = (uint64_t)offset + (uint64_t)limit;
+    return 0;
+}
+
 int proto_want_path(proto *P, const json_node *root, perr *e, char **path) {
     const char *s;
     size_t n;

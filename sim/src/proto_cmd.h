@@ -34,6 +34,9 @@ const json_node *proto_want_string(proto *P, const json_node *root, const char *
 int proto_want_probe(proto *P, const json_node *root, const char *key, perr *e, uint32_t *idx);
 /* Optional "shape": absent, null or "readable" -> 0; "reference" -> 1; else bad_request. */
 int proto_want_shape(proto *P, const json_node *root, perr *e, int *ref);
+/* Optional "limit" and "offset" (non-negative integers; null or absent: all, 0) over total
+ * entries: the entries [*begin, *end) to list (empty when offset >= total). 0 ok, -1 with e set. */
+int proto_want_page(proto *P, const json_node *root, perr *e, uint64_t total, uint64_t *begin, uint64_t *end);
 /* Required "path" field (save, load, scenario): *path malloc'd, NUL-terminated. */
 int proto_want_path(proto *P, const json_node *root, perr *e, char **path);
 

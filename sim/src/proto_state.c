@@ -13,13 +13,8 @@
 int proto_cmd_status(proto *P, const json_node *root, perr *e) {
     world *w = &P->w;
     jbuf *b = &P->out;
-    int64_t limit = -1, offset = 0;
-    const json_node *l = json_get(&P->doc, root, "limit");
-    const json_node *o = json_get(&P->doc, root, "offset");
-    if (l && l->type != JSON_NULL && (json_as_i64(&P->doc, l, &limit) || limit < 0))
-        return proto_fail(e, "bad_request", "field 'limit' must be a non-negative integer");
-    if (o && o->type != JSON_NULL && (json_as_i64(&P->doc, o, &offset) || offset < 0))
-        return proto_fail(e, "bad_request", "field 'offset' must be a non-negative integer");
+    uint64_t begin, end;
+    if (proto_want_page(P, root, e, w->n_probes, &begin, &end)) return -1;
     jb_key(b, "tick");
     jb_u64(b, w->tick);
     jb_key(b, "seed");
@@ -30,9 +25,7 @@ int proto_cmd_status(proto *P, const json_node *root, perr *e) {
     jb_u64(b, w->alive);
     jb_key(b, "probes");
     jb_putc(b, '[');
-    uint64_t end = w->n_probes;
-    if (limit >= 0 && (uint64_t)offset + (uint64_t)limit < end) end = (uint64_t)offset + (uint64_t)limit;
-    for (uint64_t i = (uint64_t)offset; i < end; i++) observe_status_entry(b, w, (uint32_t)i);
+    for (uint64_t i = begin; i < end; i++) observe_status_entry(b, w, (uint32_t)i);
     jb_putc(b, ']');
     return 0;
 }

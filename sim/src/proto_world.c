@@ -80,49 +80,7 @@ int proto_cmd_scan(proto *P, const json_node *root, perr *e) {
     jb_double(b, range);
     jb_key(b, "systems");
     jb_putc(b, '[');
-    for (int i = 0; i < n; i++) {
-        const star_system *t = hits[i].sys;
-        int planets = 0;
-        for (int k = 0; k < t->n_bodies; k++) planets += t->bodies[k].parent == 0xFF;
-        uint32_t *c = hmap_get(&w->claims, t->id_hi, t->id_lo);
-        jb_sep(b);
-        jb_puts(b, "{\"id\":");
-        jb_id(b, t->id_hi, t->id_lo);
-        jb_key(b, "name");
-        jb_cstr(b, t->name);
-        jb_key(b, "star_class");
-        if (ref) jb_u64(b, t->star_class);
-        else jb_cstr(b, galaxy_star_class_names[t->star_class]);
-        jb_key(b, "luminosity_solar");
-        jb_double(b, t->luminosity);
-        jb_key(b, "position");
-        jb_putc(b, '[');
-        for (int k = 0; k < 3; k++) {
-            jb_sep(b);
-            jb_double(b, t->pos[k]);
-        }
-        jb_putc(b, ']');
-        jb_key(b, "planet_count");
-        jb_u64(b, (uint64_t)planets);
-        jb_key(b, "distance_ly");
-        jb_double(b, hits[i].distance_ly);
-        jb_key(b, "fuel_needed");
-        jb_double(b, hits[i].distance_ly * world_fuel_per_ly(p));
-        double eta = ceil(hits[i].distance_ly / (world_speed_c(w, p) / 365.25));
-        jb_key(b, "eta_ticks");
-        jb_double(b, eta);
-        jb_key(b, "explored");
-        jb_bool(b, hmap_get(&w->explored, t->id_hi, t->id_lo) != NULL);
-        jb_key(b, "claimed_by");
-        if (c && *c) jb_id(b, PROBE_ID_HI, *c);
-        else jb_null(b);
-        observe_scan_extra(b, t, eta);
-        if (ref) {
-            jb_key(b, "star_class_name");
-            jb_cstr(b, galaxy_star_class_names[t->star_class]);
-        }
-        jb_putc(b, '}');
-    }
+    for (int i = 0; i < n; i++) observe_scan_entry(b, w, p, &hits[i], 1, ref);
     jb_putc(b, ']');
     free(hits);
     return 0;
@@ -131,22 +89,15 @@ int proto_cmd_scan(proto *P, const json_node *root, perr *e) {
 int proto_cmd_lineage(proto *P, const json_node *root, perr *e) {
     world *w = &P->w;
     jbuf *b = &P->out;
-    int64_t limit = -1, offset = 0;
-    const json_node *l = json_get(&P->doc, root, "limit");
-    const json_node *o = json_get(&P->doc, root, "offset");
-    if (l && l->type != JSON_NULL && (json_as_i64(&P->doc, l, &limit) || limit < 0))
-        return proto_fail(e, "bad_request", "field 'limit' must be a non-negative integer");
-    if (o && o->type != JSON_NULL && (json_as_i64(&P->doc, o, &offset) || offset < 0))
-        return proto_fail(e, "bad_request", "field 'offset' must be a non-negative integer");
+    uint64_t begin, end;
+    if (proto_want_page(P, root, e, w->n_probes, &begin, &end)) return -1;
     jb_key(b, "tick");
     jb_u64(b, w->tick);
     jb_key(b, "total");
     jb_u64(b, w->n_probes);
     jb_key(b, "entries");
     jb_putc(b, '[');
-    uint64_t end = w->n_probes;
-    if (limit >= 0 && (uint64_t)offset + (uint64_t)limit < end) end = (uint64_t)offset + (uint64_t)limit;
-    for (uint64_t i = (uint64_t)offset; i < end; i++) {
+    for (uint64_t i = begin; i < end; i++) {
         const probe_cold *c = &w->c[i];
         jb_sep(b);
         jb_puts(b, "{\"probe_id\":");

@@ -305,6 +305,18 @@ void world_clear_events(world *w) {
     w->epoch++;
 }
 
+void world_link_event(world *w, uint32_t k) {
+    probe *p = &w->p[w->ev[k].probe];
+    if (p->ev_epoch != w->epoch || !p->ev_head) {
+        p->ev_epoch = w->epoch;
+        p->ev_head = k + 1;
+    } else {
+        uint32_t j = p->ev_head - 1;
+        while (w->ev[j].next) j = w->ev[j].next - 1;
+        w->ev[j].next = k + 1;
+    }
+}
+
 void world_relink_events(world *w) {
     w->epoch++;
     uint32_t n = w->n_ev;
@@ -317,15 +329,7 @@ void world_relink_events(world *w) {
         uint32_t k = w->n_ev - 1;
         w->ev[k] = ev;
         w->ev[k].next = 0;
-        probe *p = &w->p[ev.probe];
-        if (p->ev_epoch != w->epoch || !p->ev_head) {
-            p->ev_epoch = w->epoch;
-            p->ev_head = k + 1;
-        } else {
-            uint32_t j = p->ev_head - 1;
-            while (w->ev[j].next) j = w->ev[j].next - 1;
-            w->ev[j].next = k + 1;
-        }
+        world_link_event(w, k);
     }
 }
 

@@ -347,6 +347,8 @@ double world_body_remaining(const world *w, const star_system *s, int bi, int r)
 int world_deplete(world *w, const star_system *s, int bi, int r, double kg);
 int world_mark_explored(world *w, uint64_t hi, uint64_t lo);
 void world_clear_events(world *w);
+/* Append log entry k to the event list of its probe for this epoch (world_emit, relinking). */
+void world_link_event(world *w, uint32_t k);
 /* Rebuild per-probe event lists from the log (after load/restore). */
 void world_relink_events(world *w);
 double world_avg_tech(const world *w);

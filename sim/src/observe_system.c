@@ -1,0 +1,130 @@
+/* observe_system.c -- the system views (see observe_system.h). Field names are part of the pipe
+ * contract (docs/pipe-protocol.md). */
+#include "observe_system.h"
+
+#include "observe_life.h"
+#include "observe_ref.h"
+#include "rng.h"
+
+#include <math.h>
+#include <string.h>
+
+/* Effective temperature of a star, derived from what the galaxy stores: L = 4 pi R^2 sigma T^4 in
+ * solar units with the main-sequence radius R = M^0.8 (M < 1) or M^0.57, kept inside the
+ * class's range, rounded to a kelvin. Not state. */
+static double star_temp_k(const star_system *s) {
+    static const double lo[STAR_CLASS_COUNT] = {30000, 10000, 7500, 6000, 5200, 3700, 2400};
+    static const double hi[STAR_CLASS_COUNT] = {50000, 30000, 10000, 7500, 6000, 5200, 3700};
+    double m = s->mass > 0.01 ? s->mass : 0.01;
+    double r = m < 1.0 ? pow(m, 0.8) : pow(m, 0.57);
+    double t = 5778.0 * pow(s->luminosity / (r * r), 0.25);
+    int c = s->star_class % STAR_CLASS_COUNT;
+    if (t < lo[c]) t = lo[c];
+    if (t > hi[c]) t = hi[c];
+    return round(t);
+}
+
+void observe_system_info(jbuf *b, world *w, const probe *p, const star_system *s, int ref) {
+    jb_puts(b, "{\"id\":");
+    jb_id(b, s->id_hi, s->id_lo);
+    jb_key(b, "name");
+    jb_cstr(b, s->name);
+    jb_key(b, "star_count");
+    jb_u64(b, 1);
+    jb_key(b, "planet_count");
+    jb_u64(b, (uint64_t)observe_planet_count(s));
+    jb_key(b, "stars");
+    jb_puts(b, "[{\"name\":");
+    jb_cstr(b, s->name);
+    jb_key(b, "class");
+    if (ref) jb_u64(b, s->star_class);
+    else jb_cstr(b, galaxy_star_class_names[s->star_class]);
+    jb_key(b, "luminosity_solar");
+    jb_double(b, s->luminosity);
+    jb_key(b, "mass_solar");
+    jb_double(b, s->mass);
+    if (ref) {
+        jb_key(b, "temp_k");
+        jb_u64(b, (uint64_t)star_temp_k(s));
+        jb_key(b, "class_name");
+        jb_cstr(b, galaxy_star_class_names[s->star_class]);
+    }
+    jb_key(b, "metallicity");
+    jb_double(b, world_q3(rng_unit(rng_hash3(w->seed ^ RNG_STREAM_PLANET, s->id_hi, s->id_lo)) * 0.6 - 0.3));
+    jb_puts(b, "}]");
+    jb_key(b, "planets");
+    jb_putc(b, '[');
+    for (int k = 0; k < s->n_bodies; k++) observe_planet(b, w, s, k, p->survey[k], ref);
+    jb_putc(b, ']');
+    jb_putc(b, '}');
+}
+
+void observe_system(jbuf *b, world *w, const star_system *s, const probe *viewer) {
+    uint8_t level[GALAXY_MAX_BODIES] = {0};
+    if (viewer) {
+        if (viewer->sys_hi == s->id_hi && viewer->sys_lo == s->id_lo && viewer->location != LOC_INTERSTELLAR)
+            memcpy(level, viewer->survey, sizeof level);
+    } else {
+        for (uint32_t i = 0; i < w->n_probes; i++) {
+            const probe *p = &w->p[i];
+            if (p->status == ST_DESTROYED || p->sys_hi != s->id_hi || p->sys_lo != s->id_lo ||
+                p->location == LOC_INTERSTELLAR)
+                continue;
+            for (int bi = 0; bi < s->n_bodies; bi++)
+                if (p->survey[bi] > level[bi]) level[bi] = p->survey[bi];
+        }
+    }
+    jb_puts(b, "{\"id\":");
+    jb_id(b, s->id_hi, s->id_lo);
+    jb_key(b, "name");
+    jb_cstr(b, s->name);
+    jb_key(b, "sector");
+    observe_sector(b, s->sector);
+    jb_key(b, "position");
+    observe_vec3(b, s->pos);
+    jb_key(b, "star");
+    jb_puts(b, "{\"class\":");
+    jb_cstr(b, galaxy_star_class_names[s->star_class]);
+    jb_key(b, "luminosity");
+    jb_double(b, s->luminosity);
+    jb_key(b, "mass");
+    jb_double(b, s->mass);
+    jb_putc(b, '}');
+    jb_key(b, "explored");
+    jb_bool(b, hmap_get(&w->explored, s->id_hi, s->id_lo) != NULL);
+    jb_key(b, "bodies");
+    jb_putc(b, '[');
+    for (int bi = 0; bi < s->n_bodies; bi++) {
+        const body *bd = &s->bodies[bi];
+        uint64_t bh, bl;
+        galaxy_body_id(s, bi, &bh, &bl);
+        jb_sep(b);
+        jb_puts(b, "{\"id\":");
+        jb_id(b, bh, bl);
+        jb_key(b, "id_hi");
+        jb_u64(b, bh);
+        jb_key(b, "id_lo");
+        jb_u64(b, bl);
+        jb_key(b, "name");
+        jb_cstr(b, bd->name);
+        jb_key(b, "type");
+        jb_cstr(b, galaxy_body_type_names[bd->type]);
+        jb_key(b, "orbit_au");
+        jb_double(b, bd->orbit_au);
+        jb_key(b, "parent");
+        if (bd->parent == 0xFF) jb_null(b);
+        else {
+            uint64_t ph, pl;
+            galaxy_body_id(s, bd->parent, &ph, &pl);
+            jb_id(b, ph, pl);
+        }
+        jb_key(b, "landable");
+        jb_bool(b, bd->landable);
+        jb_key(b, "survey_level");
+        jb_u64(b, level[bi]);
+        jb_key(b, "resources");
+        observe_resources(b, w, s, bi, level[bi]);
+        jb_putc(b, '}');
+    }
+    jb_puts(b, "]}");
+}
