@@ -64,6 +64,7 @@ fuzz:
 soak: sim venv
 	$(PY) -m devtools.soak
 	$(PY) -m devtools.crash --crash-soak 50
+	UNIVERSED_STATEFUL=long $(PY) -m pytest -q -s tests/test_stateful.py
 
 ## dist: dist/universed-VERSION.tar.gz (sources; building it compiles the engine) and the wheel
 ## built from it, tagged py3-none-manylinux_2_N_ARCH from the engine it carries (see setup.py)

@@ -4,7 +4,7 @@
 build directory under setuptools' build_temp (not the checkout's sim/build, which belongs to the
 developer's `make sim`) and copies the executable to `universed/_bin/universe-sim`, so an
 installed universed needs nothing else built. The systemd unit templates (systemd/) go to
-`universed/_systemd` (`universed install-service`). Modules that match
+`universed/_systemd` (`universed install-service`), the docs a model reads to `universed/_docs`. Modules that match
 `[tool.universed-build] wheel-exclude` in pyproject.toml (developer tools) stay out of the wheel.
 
 The engine is an executable, not a CPython extension: the wheel is python- and ABI-agnostic but
@@ -37,6 +37,7 @@ from setuptools.command.build_py import build_py
 
 HERE = Path(__file__).resolve().parent
 ENGINE = "universe-sim"
+LIBRARY = "libuniverse.so"  # universed.rl.VecUniverse
 
 # the libraries a manylinux system is required to provide (PEP 600 / auditwheel's policy list)
 MANYLINUX_LIBS = {
@@ -159,17 +160,27 @@ class BuildWithSim(build_py):
         make = [os.environ.get("MAKE", "make"), "-C", str(HERE / "sim")]
         if self.editable_mode:  # the checkout's own sim/build, as `make sim` builds it
             build = HERE / "sim" / "build"
-            subprocess.run([*make, f"build/{ENGINE}"], check=True)
+            subprocess.run([*make, f"build/{ENGINE}", f"build/{LIBRARY}"], check=True)
         else:
             build = Path(self.get_finalized_command("build").build_temp).resolve() / "sim"
-            subprocess.run([*make, f"B={build}", str(build / ENGINE)], check=True)
+            subprocess.run(
+                [*make, f"B={build}", str(build / ENGINE), str(build / LIBRARY)], check=True
+            )
         target = Path(self.build_lib) / "universed" / "_bin"
         target.mkdir(parents=True, exist_ok=True)
         dest = target / ENGINE
         shutil.copy2(build / ENGINE, dest)
         os.chmod(dest, 0o755)
+        # the same engine as a shared library for universed.rl (ctypes; sim/src/vec.h)
+        shutil.copy2(build / LIBRARY, target / LIBRARY)
         units = Path(self.build_lib) / "universed" / "_systemd"
         shutil.copytree(HERE / "systemd", units, dirs_exist_ok=True)
+        # the rules and protocol docs a model reads (universed.core.rules.rules_doc, the MCP
+        # server's resources, the LLM policy's prompt)
+        docs = Path(self.build_lib) / "universed" / "_docs"
+        docs.mkdir(parents=True, exist_ok=True)
+        for name in ("universe", "agent-protocol", "pipe-protocol", "llm-agents"):
+            shutil.copy2(HERE / "docs" / f"{name}.md", docs / f"{name}.md")
 
 
 class EngineDistribution(Distribution):

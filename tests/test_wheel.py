@@ -48,11 +48,14 @@ ENGINE = "universed/_bin/universe-sim"
 # besides every module of the package, these must be in the wheel
 REQUIRED = [
     ENGINE,
+    "universed/_bin/libuniverse.so",
     "universed/default.toml",
     "universed/py.typed",
     "universed/static/index.html",
     "universed/_systemd/universed.service",
     "universed/_systemd/universed.service.d/hardening.conf",
+    "universed/_docs/universe.md",
+    "universed/_docs/agent-protocol.md",
 ]
 # not copied into the build tree: hidden entries (VCS, venvs, state, caches), build output, DBs
 COPY_IGNORE = shutil.ignore_patterns(

@@ -1,24 +1,68 @@
 #!/bin/sh
-# run.sh -- build and run the libFuzzer target for FUZZ_SECONDS (default 60).
-# New corpus entries go to fuzz-out/corpus (gitignored); fuzz/corpus is the read-only seed set.
+# run.sh -- build the libFuzzer targets (clang, ASan + UBSan) and run each for its share of
+# FUZZ_SECONDS (default 60, split evenly between the targets), one process on one core each, one
+# after the other. New corpus entries go to fuzz-out/<target>/ (gitignored), crashes to
+# fuzz-out/<target>-crash-*; fuzz/corpus* are the read-only seed sets (crashes found become
+# regression inputs there). Prints per target: executions, executions/s, corpus size, edges.
 # Without clang (or without libFuzzer support) it explains and exits 0.
+#   FUZZ_TARGETS="json proto actions"   which targets (default all three)
 set -eu
 cd "$(dirname "$0")/.."
-SECONDS_BUDGET=${1:-${FUZZ_SECONDS:-60}}
+BUDGET=${1:-${FUZZ_SECONDS:-60}}
 CLANG=${CLANG:-clang}
+TARGETS=${FUZZ_TARGETS:-json proto actions}
 if ! command -v "$CLANG" >/dev/null 2>&1; then
-    echo "fuzz: clang not found; skipping (apt-get install clang to enable). make test still replays the corpus."
+    echo "fuzz: clang not found; skipping (apt-get install clang to enable). make test still replays the corpora."
     exit 0
 fi
-mkdir -p build fuzz-out/corpus
+mkdir -p build fuzz-out
 # the library sources: the Makefile passes its SRC_LIB list; run directly, every src/*.c but main.c
 LIB=${LIB_SRCS:-$(ls src/*.c | grep -v '^src/main\.c$' | tr '\n' ' ')}
-if ! "$CLANG" -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-omit-frame-pointer \
-        -Isrc -Ifuzz -o build/fuzz-proto fuzz/fuzz_main.c fuzz/target.c $LIB -lm 2>build/fuzz-build.log; then
-    echo "fuzz: $CLANG cannot build a libFuzzer target (see build/fuzz-build.log); skipping."
+CFLAGS="-std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer -Isrc -Ifuzz"
+# the library is compiled once with coverage into build/fuzz-lib.a
+if ! "$CLANG" -std=c11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined \
+        -fno-omit-frame-pointer -c $LIB 2>build/fuzz-build.log; then
+    echo "fuzz: $CLANG cannot build with -fsanitize=fuzzer (see build/fuzz-build.log); skipping."
     exit 0
 fi
-echo "fuzz: running build/fuzz-proto for ${SECONDS_BUDGET}s (new entries in fuzz-out/corpus)"
-./build/fuzz-proto -max_total_time="$SECONDS_BUDGET" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
-    -dict=fuzz/proto.dict -artifact_prefix=fuzz-out/ fuzz-out/corpus fuzz/corpus
-echo "fuzz: done; $(ls fuzz-out/corpus | wc -l) corpus entries in fuzz-out/corpus"
+rm -f build/fuzz-lib.a && ar rcs build/fuzz-lib.a ./*.o && rm -f ./*.o
+n=0
+for t in $TARGETS; do n=$((n + 1)); done
+EACH=$((BUDGET / n))
+[ "$EACH" -ge 1 ] || EACH=1
+status=0
+total_execs=0
+summary=""
+for t in $TARGETS; do
+    case $t in
+        json) entry=fuzz_json_one; src=fuzz/target_json.c; seeds=fuzz/corpus-json; dict=fuzz/json.dict; max=4096 ;;
+        proto) entry=fuzz_proto_one; src=fuzz/target.c; seeds=fuzz/corpus; dict=fuzz/proto.dict; max=8192 ;;
+        actions) entry=fuzz_actions_one; src=fuzz/target_actions.c; seeds=fuzz/corpus-actions; dict=fuzz/actions.dict; max=4096 ;;
+        *) echo "fuzz: unknown target $t"; exit 2 ;;
+    esac
+    "$CLANG" $CFLAGS -DFUZZ_ENTRY=$entry -o build/fuzz-$t fuzz/fuzz_main.c $src build/fuzz-lib.a -lm \
+        2>>build/fuzz-build.log
+    mkdir -p fuzz-out/$t
+    echo "fuzz: $t for ${EACH}s (new entries in fuzz-out/$t)"
+    log=build/fuzz-$t.log
+    rc=0
+    ./build/fuzz-$t -max_total_time="$EACH" -max_len=$max -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+        -dict=$dict -artifact_prefix=fuzz-out/$t- fuzz-out/$t $seeds >"$log" 2>&1 || rc=$?
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+    rate=$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)
+    edges=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | sed 's/cov: //')
+    corpus=$(ls fuzz-out/$t | wc -l)
+    line=$(printf '%-8s %12s execs  %8s exec/s  corpus %6s  edges %6s' "$t" "${execs:-?}" "${rate:-?}" "$corpus" "${edges:-?}")
+    if [ "$rc" != 0 ]; then
+        status=1
+        line="$line  CRASH (rc $rc, see $log and fuzz-out/$t-*)"
+    fi
+    echo "fuzz: $line"
+    summary="$summary$line
+"
+    total_execs=$((total_execs + ${execs:-0}))
+done
+echo "fuzz: summary (${BUDGET}s budget, ASan+UBSan, one core)"
+printf '%s' "$summary"
+echo "fuzz: total $total_execs executions"
+exit $status

@@ -49,6 +49,7 @@ LAYERS = [
             "proto_events",
             "proto_dispatch",
             "main",
+            "vec",
         ],
     ),
 ]

@@ -140,6 +140,12 @@ def _agent_main(argv: list[str]) -> int:
     return agent_main(argv)
 
 
+def _mcp_main(argv: list[str]) -> int:
+    from ..agents.mcp import main as mcp_main
+
+    return mcp_main(argv)
+
+
 def _top_main(argv: list[str]) -> int:
     from .top import main as top_main
 
@@ -164,6 +170,7 @@ def _install_service_main(argv: list[str]) -> int:
 #: subcommands with their own argument parsers: ``universed NAME ...`` -> ``main(rest)``
 SUBCOMMANDS: dict[str, Callable[[list[str]], int]] = {
     "agent": _agent_main,
+    "mcp": _mcp_main,
     "top": _top_main,
     **{name: _admin(name) for name in ("status", "snapshot", "replay", "verify", "check-config")},
     "install-service": _install_service_main,

@@ -4,7 +4,8 @@ Every connection's HTTP request head is read here. WebSocket upgrades for ``/ws`
 ``/ws/dashboard`` go to our thin transport (wstransport.py): that is the hot path, and the
 measured reason this module exists (docs/performance.md, "Daemon"). Every other connection is
 handed, with the bytes already read replayed, to hypercorn's trio per-connection server running
-the Quart app (REST ``/api``, the static page ``/``).
+the Quart app (REST ``/api``, the static page ``/``), or, for ``/mcp``, the MCP server's
+streamable HTTP app (mcphttp.py, started on the first such request).
 
 Agent protocol: docs/agent-protocol.md. On Linux every agent connection is read by one task
 (readmux.py: an epoll set, one trio wakeup for many messages); actions are handled as they are
@@ -330,6 +331,9 @@ class Gateway:
         self._app_wrapper = wrap_app(app, self._hyper.wsgi_max_body_size, None)
         self._lifespan_state: dict[str, Any] = {}
         self._context = WorkerContext(None)
+        self._mcp: Any = None  # the /mcp hub (mcphttp.py), made on the first request
+        self._mcp_lock = trio.Lock()
+        self._outer: trio.Nursery | None = None
 
     def descendants(self, root: str) -> list[str]:
         """``root`` and its live descendants, from the engine's probe index."""
@@ -345,6 +349,7 @@ class Gateway:
         """Serve until cancelled; ``task_status.started(port)`` once the port is bound."""
         lifespan = Lifespan(self._app_wrapper, self._hyper, self._lifespan_state)
         async with trio.open_nursery() as outer:
+            self._outer = outer
             await outer.start(lifespan.handle_lifespan)
             await lifespan.wait_for_startup()
             listeners = await trio.open_tcp_listeners(self.port, host=self.host)
@@ -445,14 +450,38 @@ class Gateway:
             else:
                 await self._serve_dashboard(ws, rest, shape)
             return
+        app = self._app_wrapper
+        if route == "/mcp" or route.startswith("/mcp/"):
+            # MCP over streamable HTTP; the hub checks each request's agent token (mcphttp.py)
+            app = (await self._mcp_hub()).app
         server = TCPServer(
-            self._app_wrapper,
+            app,
             self._hyper,
             self._context,
             ConnectionState(self._lifespan_state.copy()),
             ReplayStream(stream, head + rest),  # type: ignore[arg-type]
         )
         await server.run()
+
+    async def _mcp_hub(self) -> Any:
+        """The ``/mcp`` app (server/mcphttp.py), started on the first request: the MCP SDK is
+        imported only when someone asks for it."""
+        async with self._mcp_lock:
+            if self._mcp is None:
+                from .mcphttp import McpHttp
+
+                host = self.host if self.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
+                netloc = f"[{host}]" if ":" in host else host
+                hub = McpHttp(
+                    f"ws://{netloc}:{self.port}/ws",
+                    host=self.host,
+                    max_body=self._hyper.wsgi_max_body_size,
+                    auth=self.auth,
+                )
+                assert self._outer is not None
+                await self._outer.start(hub.run)
+                self._mcp = hub
+        return self._mcp
 
     async def _read_head(self, stream: trio.SocketStream) -> tuple[bytes, bytes]:
         buf = b""

@@ -12,6 +12,7 @@ import pytest
 import trio
 from universed_policy_llm import LLMPolicy, parse_action
 
+from universed.messages import ACTION_NAMES
 from universed.plugins import load_policies, make_plugin_manager
 
 
@@ -27,19 +28,24 @@ class FakeEndpoint:
         fake = self
 
         class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"  # keep-alive, as a real endpoint
+
             def log_message(self, *args: Any) -> None:
                 pass
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 fake.requests.append(json.loads(body))
-                fake.headers.append(dict(self.headers))
+                fake.headers.append({**self.headers, "X-Peer": str(self.client_address)})
                 reply = fake.script.pop(0) if fake.script else chat('{"action": "wait"}')
                 if reply == "hang":
                     fake.release.wait(10)
                     return
                 if isinstance(reply, int):
                     self.send_response(reply)
+                    if reply == 429:
+                        self.send_header("Retry-After", "3")
+                    self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
                 data = b"<html>oops" if reply == "garbage" else json.dumps(reply).encode()
@@ -136,19 +142,49 @@ async def test_remote_mode_asks_every_n_ticks_and_counts_tokens(endpoint: FakeEn
 
 async def test_degrades_to_wait_on_errors_garbage_and_timeouts(endpoint: FakeEndpoint) -> None:
     endpoint.script = [500, "garbage", chat("no idea, sorry"), {"choices": []}, "hang"]
-    policy = LLMPolicy(base_url=endpoint.url, every=1, timeout=0.5)
+    policy = LLMPolicy(base_url=endpoint.url, every=1, timeout=0.3, retries=0)
     for tick in range(1, 6):
         assert await policy.adecide(obs(tick)) == {"action": "wait"}
     assert policy.errors == 5 and policy.calls == 5
-    assert "timed out" in (policy.last_error or "") or "Timeout" in (policy.last_error or "")
+    assert "Timeout" in (policy.last_error or ""), policy.last_error
     # usage missing from the garbage-content reply was still estimated, not crashed on
     assert policy.completion_tokens > 0
 
 
 async def test_unreachable_endpoint_waits() -> None:
-    policy = LLMPolicy(base_url="http://127.0.0.1:9/v1", every=1, timeout=2)
+    slept: list[float] = []
+    policy = LLMPolicy(
+        base_url="http://127.0.0.1:9/v1", every=1, timeout=2, retries=2, sleep=slept.append
+    )
     assert await policy.adecide(obs(1)) == {"action": "wait"}
-    assert policy.errors == 1 and "URLError" in (policy.last_error or "")
+    assert policy.errors == 1 and "ConnectError" in (policy.last_error or "")
+    assert slept == [0.5, 1.0] and policy.retried == 2  # backoff, no real sleeping
+
+
+async def test_retries_with_backoff_then_succeeds_on_one_reused_connection(
+    endpoint: FakeEndpoint,
+) -> None:
+    endpoint.script = [503, 429, chat('{"action": "survey"}')]
+    slept: list[float] = []
+    policy = LLMPolicy(base_url=endpoint.url, every=1, timeout=5, retries=3, sleep=slept.append)
+    assert await policy.adecide(obs(1)) == {"action": "survey"}
+    assert slept == [0.5, 3.0]  # exponential backoff; Retry-After honoured
+    assert (policy.calls, policy.errors, policy.retried) == (1, 0, 2)
+    # keep-alive: the three requests came over one connection
+    assert len({h.get("X-Peer") for h in endpoint.headers}) == 1
+    # a 4xx that is not worth retrying fails at once
+    endpoint.script = [400]
+    assert await policy.adecide(obs(2, ok=False, action="survey")) == {"action": "wait"}
+    assert policy.retried == 2 and "400" in (policy.last_error or "")
+    policy.close()
+
+
+def test_the_prompt_comes_from_the_live_rules() -> None:
+    prompt = LLMPolicy(environ={}).system_prompt
+    for name in ACTION_NAMES:
+        assert f"- {name}:" in prompt
+    assert "replication_cost" in prompt
+    assert "iron 3000" not in prompt  # the recipe the engine no longer uses
 
 
 async def test_token_budget_stops_deliberation(endpoint: FakeEndpoint) -> None:

@@ -13,7 +13,17 @@ argument                  environment                      default
 ``every``                 ``UNIVERSED_LLM_EVERY``          ``10`` (ticks between deliberations)
 ``timeout``               ``UNIVERSED_LLM_TIMEOUT``        ``20`` seconds
 ``token_budget``          ``UNIVERSED_LLM_TOKEN_BUDGET``   ``0`` (= unlimited)
+``retries``               ``UNIVERSED_LLM_RETRIES``        ``2`` (after the first attempt)
 ========================  ===============================  =================================
+
+**HTTP:** one ``httpx`` client for the policy's life (connections reused), a timeout per request,
+and retries with exponential backoff (``backoff``: first and largest delay; ``Retry-After``
+honoured) for timeouts, connection failures and 408/409/425/429/5xx answers.
+
+**Prompt:** built from the live rules (`system_prompt`): the action names the engine accepts and
+their fields (``universed.core.rules``), the rules' text the daemon ships, and the replication
+recipe of the observation itself (``replication_cost``); the observation is universed's
+model-sized summary (``universed.agents.mcpagent.summarize``).
 
 **Deliberation budget:** a probe consults the model at most once every ``every`` ticks (and
 whenever its previous action was rejected, at most once per tick). Between deliberations it
@@ -40,25 +50,48 @@ import json
 import os
 import re
 import threading
-import urllib.error
-import urllib.request
-from collections.abc import Mapping
+import time
+import weakref
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import httpx
 import trio
 
+from universed.agents.mcpagent import summarize as summarize_observation
+from universed.core.rules import action_reference, doc_section, rules_doc
 from universed.messages import ACTION_NAMES
 
 __all__ = ["LLMPolicy", "parse_action"]
 
-SYSTEM_PROMPT = """You control a self-replicating space probe in a simulated universe.
-Each turn you get the probe's observation as JSON. Answer with ONE JSON object and nothing else:
-{"action": "<name>", ...fields}. Actions: wait; survey; mine {"resource": iron|silicon|rare_earth|
-water|hydrogen|helium3|carbon|uranium|exotic}; repair; navigate_to_body {"target_body": "<id>"};
-enter_orbit; land; launch; scan; travel_to_system {"target_system_id": "<id>"}; replicate.
-Survey a body before mining it; land on rocky bodies, orbit belts and gas giants; repair when the
-hull is low; replicate when the cargo holds iron 3000, silicon 1500, rare_earth 150, carbon 300,
-uranium 60 and hydrogen 4000 kg."""
+#: HTTP statuses worth another try (rate limited, overloaded, a gateway in between failing)
+RETRY_STATUSES = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+
+
+def system_prompt() -> str:
+    """The system prompt, built from the live rules: the action names the engine accepts and
+    their fields (universed.core.rules), the rules' own text on actions, and the replication
+    recipe as each observation carries it (``replication_cost``), so it cannot drift."""
+    reference = "\n".join(
+        f"- {a['action']}: {a['does']}" + (f" ({'; '.join(a['fields'])})" if a["fields"] else "")
+        for a in action_reference()
+    )
+    try:
+        rules = doc_section(rules_doc("universe"), "## Actions").split("\n\n")[1]
+    except (KeyError, IndexError):
+        rules = ""
+    return (
+        "You control a self-replicating space probe in a simulated universe.\n"
+        "Each turn you get the probe's observation as JSON. Answer with ONE JSON object and "
+        'nothing else: {"action": "<name>", ...fields}.\n'
+        f"Actions:\n{reference}\n{rules}\n"
+        "Survey a body before mining it; land on rocky bodies, orbit belts and gas giants; "
+        "repair when the hull is low; replicate when the cargo holds at least the observation's "
+        "replication_cost of every resource. A rejected action's reason is in last_action."
+    )
+
+
+SYSTEM_PROMPT = system_prompt()
 
 _JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
 WAIT: dict[str, Any] = {"action": "wait"}
@@ -88,13 +121,8 @@ def _scalar(value: Any) -> bool:
 
 
 def summarize(obs: Mapping[str, Any]) -> dict[str, Any]:
-    """The observation fields worth the model's tokens."""
-    keep = (
-        "probe_id", "tick", "status", "hull", "energy", "fuel", "location", "system",
-        "system_survey", "body", "body_name", "body_type", "cargo", "survey", "activity",
-        "last_action", "events",
-    )  # fmt: skip
-    return {k: obs[k] for k in keep if k in obs}
+    """The observation fields worth the model's tokens (universed's own model-sized view)."""
+    return summarize_observation(obs)
 
 
 class LLMPolicy:
@@ -112,7 +140,11 @@ class LLMPolicy:
         timeout: float | None = None,
         token_budget: int | None = None,
         max_tokens: int = 200,
+        retries: int | None = None,
+        backoff: tuple[float, float] = (0.5, 8.0),
         environ: Mapping[str, str] | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         env = os.environ if environ is None else environ
         self.base_url = (
@@ -134,6 +166,26 @@ class LLMPolicy:
         )
         self.token_budget = budget
         self.max_tokens = max_tokens
+        self.retries = max(
+            0, retries if retries is not None else int(env.get("UNIVERSED_LLM_RETRIES", 2))
+        )
+        self.backoff = backoff
+        self._sleep = sleep
+        self.retried = 0
+        self.system_prompt = SYSTEM_PROMPT
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        # one client for the policy's life: its connections are reused (keep-alive); it is
+        # thread-safe, so the worker threads of in-process deliberations share it
+        self._http = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(self.timeout, connect=min(self.timeout, 5.0)),
+            transport=transport,
+        )
+        # a policy dropped without close() still closes its pooled connections
+        weakref.finalize(self, self._http.close)
         self.prompt_tokens = 0
         self.completion_tokens = 0
         self.tokens_by_probe: dict[str, int] = {}
@@ -160,6 +212,7 @@ class LLMPolicy:
         return {
             "calls": self.calls,
             "errors": self.errors,
+            "retries": self.retried,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "total_tokens": self.total_tokens,
@@ -173,49 +226,58 @@ class LLMPolicy:
 
     # ------------------------------------------------------------------ the model
 
+    def close(self) -> None:
+        """Close the HTTP client's pooled connections."""
+        self._http.close()
+
+    def _post(self, body: dict[str, Any]) -> httpx.Response:
+        """POST /chat/completions, retrying timeouts, connection failures and the statuses of
+        `RETRY_STATUSES` up to ``retries`` times with exponential backoff (``Retry-After`` is
+        honoured up to the largest backoff). Raises the last failure."""
+        delay, cap = self.backoff
+        attempt = 0
+        while True:
+            try:
+                response = self._http.post("/chat/completions", json=body)
+                if response.status_code not in RETRY_STATUSES or attempt >= self.retries:
+                    response.raise_for_status()
+                    return response
+                wait = _retry_after(response, cap)
+            except (httpx.TimeoutException, httpx.TransportError):
+                if attempt >= self.retries:
+                    raise
+                wait = None
+            attempt += 1
+            with self._lock:
+                self.retried += 1
+            self._sleep(min(cap, wait if wait is not None else delay * 2 ** (attempt - 1)))
+
     def ask(self, obs: Mapping[str, Any]) -> dict[str, Any] | None:
         """One chat completion for ``obs`` (blocking); the action, or None on any failure."""
         pid = str(obs.get("probe_id"))
         messages = [
-            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "system", "content": self.system_prompt},
             {"role": "user", "content": json.dumps(summarize(obs), separators=(",", ":"))},
         ]
-        body = json.dumps(
-            {
-                "model": self.model,
-                "messages": messages,
-                "max_tokens": self.max_tokens,
-                "temperature": 0,
-            }
-        ).encode()
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(
-            f"{self.base_url}/chat/completions", data=body, headers=headers, method="POST"
-        )
+        body = {
+            "model": self.model,
+            "messages": messages,
+            "max_tokens": self.max_tokens,
+            "temperature": 0,
+        }
         with self._lock:
             self.calls += 1
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                reply = json.loads(response.read())
+            reply = self._post(body).json()
             text = reply["choices"][0]["message"]["content"]
             usage = reply.get("usage") or {}
-        except (
-            urllib.error.URLError,
-            OSError,
-            TimeoutError,
-            ValueError,
-            KeyError,
-            IndexError,
-            TypeError,
-        ) as exc:
+        except (httpx.HTTPError, ValueError, KeyError, IndexError, TypeError) as exc:
             self._failed(f"{type(exc).__name__}: {exc}")
             return None
         prompt = usage.get("prompt_tokens") if isinstance(usage, dict) else None
         completion = usage.get("completion_tokens") if isinstance(usage, dict) else None
         if not isinstance(prompt, int):
-            prompt = len(body) // 4
+            prompt = len(json.dumps(body)) // 4
         if not isinstance(completion, int):
             completion = len(str(text)) // 4
         with self._lock:
@@ -301,3 +363,11 @@ class LLMPolicy:
             self._store(pid, action)
         with self._lock:
             return self._between(obs)
+
+
+def _retry_after(response: httpx.Response, cap: float) -> float | None:
+    value = response.headers.get("retry-after")
+    try:
+        return min(cap, max(0.0, float(value))) if value is not None else None
+    except ValueError:
+        return None
