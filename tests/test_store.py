@@ -83,6 +83,33 @@ def test_resume_plan_never_crosses_a_reset(tmp_path: Path) -> None:
     assert base is not None and base.reset and base.id == 2 and entries == []
 
 
+def test_rows_after_retention_emptied_the_table_are_kept(tmp_path: Path) -> None:
+    """Found by tests/test_stateful.py: restores with no tick between them made retention delete
+    every row; SQLite then reused rowid 1 for the next tick, below the newest checkpoint's
+    after_seq, so a sim kill or a restart lost that tick."""
+    j = SqliteJournal(tmp_path, keep=2)
+    j.checkpoint(cp_file(j, 0), reset=True)
+    for k in range(1, 4):
+        j.append(Entry("tick", k, {}))
+    for _ in range(3):  # restores back to tick 0, nothing in between
+        j.checkpoint(cp_file(j, 0), reset=True)
+    assert j.entries_after(0) == []  # retention removed every row
+    j.append(Entry("tick", 1, {"1-1": {"type": "survey"}}))
+    cp, entries = j.latest()
+    assert cp is not None and cp.tick == 0
+    assert [(e.kind, e.tick) for e in entries] == [("tick", 1)]
+    j.close()
+    # the same after a restart: numbering continues above every checkpoint's after_seq
+    j2 = SqliteJournal(tmp_path, keep=2)
+    j2.checkpoint(cp_file(j2, 0), reset=True)
+    j2.checkpoint(cp_file(j2, 0), reset=True)
+    j2.close()
+    j3 = SqliteJournal(tmp_path, keep=2)
+    j3.append(Entry("tick", 1, {}))
+    cp, entries = j3.latest()
+    assert cp is not None and [e.tick for e in entries] == [1]
+
+
 def test_a_checkpoint_that_adds_nothing_is_not_recorded(tmp_path: Path) -> None:
     j = SqliteJournal(tmp_path, keep=2)
     j.checkpoint(cp_file(j, 0), reset=True)

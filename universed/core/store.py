@@ -181,7 +181,12 @@ class SqliteJournal:
         except sqlite3.DatabaseError as exc:
             self._db.close()
             raise CorruptJournal(f"{self.path}: {exc}") from None
-        self._last_seq = self._scalar("SELECT coalesce(max(seq), 0) FROM entries")
+        # sequence numbers only grow: retention can delete every row (e.g. restores with no tick
+        # between them), and the checkpoints still name the last row they include
+        self._last_seq = max(
+            self._scalar("SELECT coalesce(max(seq), 0) FROM entries"),
+            self._scalar("SELECT coalesce(max(after_seq), 0) FROM checkpoints"),
+        )
         self.appends = 0
         self.append_seconds = 0.0  # total time spent committing rows (metrics)
 
@@ -222,11 +227,14 @@ class SqliteJournal:
         t0 = time.perf_counter()
         data = orjson.dumps(entry.data)
         observe = None if entry.observe is None else orjson.dumps(entry.observe)
-        cur = self._db.execute(
-            "INSERT INTO entries (tick, kind, data, observe) VALUES (?, ?, ?, ?)",
-            (entry.tick, entry.kind, data, observe),
+        # an explicit seq: SQLite would reuse rowids once retention emptied the table, and a
+        # row numbered below a checkpoint's after_seq would be lost to every replay after it
+        seq = self._last_seq + 1
+        self._db.execute(
+            "INSERT INTO entries (seq, tick, kind, data, observe) VALUES (?, ?, ?, ?, ?)",
+            (seq, entry.tick, entry.kind, data, observe),
         )
-        self._last_seq = int(cur.lastrowid or self._last_seq + 1)
+        self._last_seq = seq
         self.appends += 1
         self.append_seconds += time.perf_counter() - t0
 
