@@ -93,3 +93,18 @@ def test_rest_fuzz_with_admin_token(daemon_port: int) -> None:
 def test_rest_fuzz_without_a_token(daemon_port: int) -> None:
     run = schemathesis(daemon_port, examples=4)
     assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+
+
+def test_rest_fuzz_stateful_follows_the_links(daemon_port: int) -> None:
+    """schemathesis' stateful phase: sequences along the OpenAPI links (status -> a probe's
+    detail, history and scan; snapshot -> restore; save -> load) with the same checks."""
+    run = schemathesis(
+        daemon_port,
+        "--header",
+        f"Authorization: Bearer {ADMIN}",
+        "--phases",
+        "stateful",
+        examples=10,
+    )
+    assert run.returncode == 0, run.stdout[-6000:] + run.stderr[-2000:]
+    assert "Stateful" in run.stdout, run.stdout[-3000:]

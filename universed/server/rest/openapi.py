@@ -199,6 +199,44 @@ BODY_SCHEMAS.update(UNIVERSE_SCHEMAS)
 BODY_SCHEMAS.update(AGENT_SCHEMAS)
 
 
+def _op_id(method: str, path: str) -> str:
+    return method.lower() + path.replace("/", "_").replace("{", "").replace("}", "").replace(
+        ".", "_"
+    )
+
+
+_FIRST_PROBE = {"probe_id": "$response.body#/probes/0/id"}
+# OpenAPI links: what a client does next with a reply (schemathesis' stateful phase follows them)
+LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("GET", "/api/status"): {
+        "ProbeDetail": {
+            "operationId": _op_id("GET", "/api/probes/{probe_id}"),
+            "parameters": _FIRST_PROBE,
+        },
+        "ProbeHistory": {
+            "operationId": _op_id("GET", "/api/history/{probe_id}"),
+            "parameters": _FIRST_PROBE,
+        },
+        "ProbeScan": {
+            "operationId": _op_id("POST", "/api/scan/{probe_id}"),
+            "parameters": _FIRST_PROBE,
+        },
+    },
+    ("POST", "/api/snapshot"): {
+        "Restore": {
+            "operationId": _op_id("POST", "/api/restore"),
+            "requestBody": {"tag": "$response.body#/snapshot"},
+        },
+    },
+    ("POST", "/api/save"): {
+        "Load": {
+            "operationId": _op_id("POST", "/api/load"),
+            "requestBody": {"path": "$response.body#/saved"},
+        },
+    },
+}
+
+
 def build_document(routes: Sequence[Route]) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``routes`` (app.py passes its ``ROUTES``)."""
     error = {"$ref": "#/components/schemas/Error"}
@@ -212,8 +250,7 @@ def build_document(routes: Sequence[Route]) -> dict[str, Any]:
             reply["properties"] = {"ok": {"const": True}, **props}
         op: dict[str, Any] = {
             "summary": route.summary,
-            "operationId": route.method.lower()
-            + route.path.replace("/", "_").replace("{", "").replace("}", "").replace(".", "_"),
+            "operationId": _op_id(route.method, route.path),
             "responses": {
                 "200": {
                     "description": "OK",
@@ -225,6 +262,8 @@ def build_document(routes: Sequence[Route]) -> dict[str, Any]:
                 },
             },
         }
+        if key in LINKS:
+            op["responses"]["200"]["links"] = LINKS[key]
         if route.method != "GET":
             # docs/security.md: mutating requests need the admin token (unless auth_admin = open);
             # reads are open unless auth_read = token
