@@ -3,8 +3,10 @@
 Agent names are probe ids (``"1-1"`` is Bob). A child born in a step joins ``agents`` and appears in
 that step's returned dicts (its first observation, reward 0); a destroyed probe gets
 ``terminated=True`` and leaves ``agents``. After ``max_cycles`` steps every live agent is
-truncated. The population is open-ended, so ``possible_agents`` is every probe created so far in
-the episode (it grows with births); ``max_probes`` (the engine's cap on live probes) bounds it.
+truncated. A child born and destroyed in the same step, or born in the step that ends the
+episode, never becomes an agent. The population is open-ended, so ``possible_agents`` is every
+agent the episode has had so far (it grows with births); ``max_probes`` (the engine's cap on live
+probes) bounds it.
 
 Spaces: observation ``Box(-inf, inf, (64,), float32)``, the feature row of docs/research.md;
 action ``MultiDiscrete([13, 24])``: an action id and its one integer parameter (resource, body
@@ -76,13 +78,15 @@ class UniverseParallelEnv(ParallelEnv):  # type: ignore[misc]
         self.agents: list[str] = []
         self._slots = np.zeros(0, np.int64)
         self._steps = 0
+        self._joined: list[str] = []  # every agent of this episode, in joining order
 
     # ------------------------------------------------------------------ spaces
     @property
     def possible_agents(self) -> list[str]:
-        """Every probe created so far in this episode (the population is open-ended)."""
-        n = self.universe.n_probes if self.universe else self.probes
-        return self._name_list(n)
+        """Every agent this episode has had so far (the population is open-ended)."""
+        if self.universe is None:
+            return self._name_list(self.probes)
+        return list(self._joined)
 
     def observation_space(self, agent: str) -> spaces.Box:
         return self._obs_space
@@ -118,6 +122,7 @@ class UniverseParallelEnv(ParallelEnv):  # type: ignore[misc]
         self._slots = np.flatnonzero(obs[:, 0] > 0)
         names = self._name_list(self.universe.n_probes)
         self.agents = [names[s] for s in self._slots.tolist()]
+        self._joined = list(self.agents)
         self._steps = 0
         rows = obs[self._slots].copy()
         return dict(zip(self.agents, rows, strict=True)), {a: {} for a in self.agents}
@@ -161,8 +166,14 @@ class UniverseParallelEnv(ParallelEnv):  # type: ignore[misc]
             params[slots, 0] = vals[:, 1]
         res = u.step(acts, params)
         self._steps += 1
-        report = np.concatenate([self._slots, res.born.astype(np.int64)])
+        truncate = self._steps >= self.max_cycles
+        # a child joins as an agent in the step it is born, unless it never lives to act: born
+        # and destroyed in the same step, or born in the step that ends the episode
+        born = res.born.astype(np.int64)
+        born = born[:0] if truncate else born[~res.terminated[born]]
+        report = np.concatenate([self._slots, born])
         names = self._name_list(u.n_probes)
+        self._joined.extend(names[s] for s in born.tolist())
         ids = [names[s] for s in report.tolist()]
         rows = res.obs[report]  # a copy (fancy indexing): the rows stay valid
         if self._reward_fn is not None:
@@ -172,7 +183,6 @@ class UniverseParallelEnv(ParallelEnv):  # type: ignore[misc]
         else:
             rew = res.rewards[report].astype(np.float64)
         term = res.terminated[report]
-        truncate = self._steps >= self.max_cycles
         obs = dict(zip(ids, rows, strict=True))
         rewards = dict(zip(ids, rew.tolist(), strict=True))
         terminated = dict(zip(ids, term.tolist(), strict=True))
