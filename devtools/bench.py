@@ -77,6 +77,7 @@ async def run_scenario(
     seconds: float,
     detail: str = "full",
     fleets: int = 0,
+    delta: bool = False,
 ) -> dict[str, Any]:
     overrides: dict[str, Any] = {
         "port": 0,
@@ -108,12 +109,19 @@ async def run_scenario(
                     detail,
                     "--fleets",
                     str(fleets),
+                    *(["--delta"] if delta else []),
                 ],
                 stdout=subprocess.PIPE,
             )
             assert client.stdout is not None
             ready = await client.stdout.receive_some(64)
             assert ready.startswith(b"ready"), ready
+            # the client is ready once its registrations are sent; the daemon registers them in
+            # turn (at 100,000 probes, many seconds): measure ticks, not registration
+            registry = daemon.engine.registry
+            with trio.fail_after(300):
+                while sum(len(r.probes) for r in registry.remotes.values()) < agents:  # noqa: ASYNC110
+                    await trio.sleep(0.1)
             daemon.engine.set_mode("lockstep")
         await trio.sleep(0.5)  # warm up
         engine = daemon.engine
@@ -228,7 +236,9 @@ def scan_frames(buf: bytearray) -> int:
     return replies
 
 
-async def fleet_client(count: int, port: int, detail: str, fleets: int) -> None:
+async def fleet_client(
+    count: int, port: int, detail: str, fleets: int, delta: bool = False
+) -> None:
     per = count // fleets
     conns = []
     for f in range(fleets):
@@ -241,7 +251,14 @@ async def fleet_client(count: int, port: int, detail: str, fleets: int) -> None:
         head = b""
         while b"\r\n\r\n" not in head:
             head += await stream.receive_some(4096)
-        reg = {"type": "register", "probe_ids": ids, "detail": detail, "shape": "readable"}
+        reg: dict[str, Any] = {
+            "type": "register",
+            "probe_ids": ids,
+            "detail": detail,
+            "shape": "readable",
+        }
+        if delta:
+            reg["delta"] = True
         await stream.send_all(masked(orjson.dumps(reg)))
         reply = {"type": "actions", "actions": {pid: {"action": "wait"} for pid in ids}}
         conns.append((stream, head.split(b"\r\n\r\n", 1)[1], masked(orjson.dumps(reply))))
@@ -268,17 +285,21 @@ async def answer(stream: trio.SocketStream, rest: bytes, reply: bytes = MASKED_A
 # ----------------------------------------------------------------------------- main
 
 
-async def bench_main(seconds: float, quick: bool, only: str | None = None) -> None:
-    scenarios: list[tuple[str, int, int, bool, str, int]] = [
-        ("no agents", 1, 0, False, "full", 0),
-        ("1 in-process policy", 1, 0, True, "full", 0),
-        ("1 ws agent", 1, 1, False, "full", 0),
-        ("100 ws agents", 100, 100, False, "full", 0),
-        ("100 ws agents, compact", 100, 100, False, "compact", 0),
-        ("1,000 ws agents", 1000, 1000, False, "full", 0),
-        ("1,000 ws agents, compact", 1000, 1000, False, "compact", 0),
-        ("1,000 probes, 10 fleets", 1000, 1000, False, "compact", 10),
-        ("1,000 probes, 10 fleets, full", 1000, 1000, False, "full", 10),
+async def bench_main(
+    seconds: float, quick: bool, only: str | None = None, as_json: bool = False
+) -> None:
+    scenarios: list[tuple[str, int, int, bool, str, int, bool]] = [
+        ("no agents", 1, 0, False, "full", 0, False),
+        ("1 in-process policy", 1, 0, True, "full", 0, False),
+        ("1 ws agent", 1, 1, False, "full", 0, False),
+        ("100 ws agents", 100, 100, False, "full", 0, False),
+        ("100 ws agents, compact", 100, 100, False, "compact", 0, False),
+        ("1,000 ws agents", 1000, 1000, False, "full", 0, False),
+        ("1,000 ws agents, compact", 1000, 1000, False, "compact", 0, False),
+        ("1,000 probes, 10 fleets", 1000, 1000, False, "compact", 10, False),
+        ("1,000 probes, 10 fleets, full", 1000, 1000, False, "full", 10, False),
+        ("1,000 probes, 10 fleets, full, delta", 1000, 1000, False, "full", 10, True),
+        ("100,000 probes, 10 fleets, delta", 100_000, 100_000, False, "compact", 10, True),
     ]
     if quick:
         scenarios = scenarios[:3]
@@ -286,19 +307,35 @@ async def bench_main(seconds: float, quick: bool, only: str | None = None) -> No
         scenarios = [s for s in scenarios if only in s[0]]
     tune_gc()  # as `universed serve` does once serving
     raw: dict[tuple[int, str], float] = {}
-    print(f"universed daemon bench: lockstep, {seconds:.0f} s per scenario, pid {os.getpid()}")
-    print(
-        f"{'scenario':<30}{'probes':>7}{'ticks/s':>10}{'raw pipe':>10}{'ratio':>7}"
-        f"{'p50 ms':>9}{'p99 ms':>9}"
-    )
-    for name, probes, agents, policy, detail, fleets in scenarios:
+    if not as_json:
+        print(f"universed daemon bench: lockstep, {seconds:.0f} s per scenario, pid {os.getpid()}")
+        print(
+            f"{'scenario':<37}{'probes':>8}{'ticks/s':>10}{'raw pipe':>10}{'ratio':>7}"
+            f"{'p50 ms':>9}{'p99 ms':>9}"
+        )
+    for name, probes, agents, policy, detail, fleets, delta in scenarios:
         key = (probes, detail)
         if key not in raw:
             raw[key] = await raw_pipe_rate(probes, min(seconds, 2.0), detail)
-        result = await run_scenario(name, probes, agents, policy, seconds, detail, fleets)
+        result = await run_scenario(name, probes, agents, policy, seconds, detail, fleets, delta)
         rate = result["ticks_per_second"]
+        if as_json:
+            row = {
+                "scenario": name,
+                "probes": probes,
+                "ticks_per_s": round(rate, 3),
+                "raw_pipe_ticks_per_s": round(raw[key], 3),
+                "ratio": round(rate / raw[key], 4),
+                "overhead_p50_ms": round(result["overhead_p50_ms"], 3),
+                "overhead_p99_ms": round(result["overhead_p99_ms"], 3),
+                "detail": detail,
+                "fleets": fleets,
+                "delta": delta,
+            }
+            print(orjson.dumps(row).decode(), flush=True)
+            continue
         print(
-            f"{name:<30}{probes:>7}{rate:>10.0f}{raw[key]:>10.0f}{rate / raw[key]:>7.2f}"
+            f"{name:<37}{probes:>8}{rate:>10.0f}{raw[key]:>10.0f}{rate / raw[key]:>7.2f}"
             f"{result['overhead_p50_ms']:>9.3f}{result['overhead_p99_ms']:>9.3f}",
             flush=True,
         )
@@ -312,14 +349,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--detail", choices=("full", "compact"), default="full")
     parser.add_argument("--fleets", type=int, default=0)
     parser.add_argument("--only", metavar="TEXT", help="only the scenarios whose name has TEXT")
+    parser.add_argument("--delta", action="store_true", help="(client) delta observations")
+    parser.add_argument("--json", action="store_true", help="one JSON object per scenario")
     args = parser.parse_args(argv)
     if args.client:
         if args.fleets:
-            trio.run(fleet_client, args.client[0], args.client[1], args.detail, args.fleets)
+            trio.run(
+                fleet_client, args.client[0], args.client[1], args.detail, args.fleets, args.delta
+            )
         else:
             epoll_client(args.client[0], args.client[1], args.detail)
         return
-    trio.run(bench_main, args.seconds, args.quick, args.only)
+    trio.run(bench_main, args.seconds, args.quick, args.only, args.json)
 
 
 if __name__ == "__main__":

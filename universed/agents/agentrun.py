@@ -130,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-reconnect", action="store_true", help="exit when the connection drops"
     )
     parser.add_argument(
+        "--delta",
+        action="store_true",
+        help="delta observations: only the changed fields travel; the policy sees whole ones",
+    )
+    parser.add_argument(
         "--log-level", default="info", choices=("debug", "info", "warning", "error")
     )
     return parser
@@ -158,6 +163,7 @@ def make_client(args: argparse.Namespace) -> AgentClient:
         "reconnect": not args.no_reconnect,
         "max_ticks": args.ticks,
         "token": args.token,
+        "delta": args.delta,
     }
     if args.fleet:
         return AgentClient(args.url, probe_id=args.root, lineage=True, **common)

@@ -47,7 +47,7 @@ import orjson
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
-from ..core.messages import ACTION_NAMES
+from ..core.messages import ACTION_NAMES, apply_delta
 
 __all__ = [
     "Activity",
@@ -278,6 +278,10 @@ class AgentClient:
         max_ticks: stop after answering this many ticks (None = run until cancelled).
         token: an agent (or admin) token, sent as ``Authorization: Bearer`` on the handshake
             (docs/security.md); None where the daemon leaves agents open.
+        delta: ask for delta observations (docs/agent-protocol.md "Delta observations"): after
+            one whole observation the daemon sends only the changed fields; the client applies
+            them, so ``decide`` still sees whole observations (treat them as read-only: unchanged
+            values are shared with the next tick's), and asks for a resync on a gap.
     """
 
     def __init__(
@@ -291,6 +295,7 @@ class AgentClient:
         backoff: tuple[float, float] = (0.2, 10.0),
         max_ticks: int | None = None,
         token: str | None = None,
+        delta: bool = False,
     ) -> None:
         if (probe_id is None) == (probe_ids is None):
             raise ValueError("give exactly one of probe_id and probe_ids")
@@ -312,15 +317,79 @@ class AgentClient:
         self.on_birth: Callable[[str, str], None] | None = None
         self.on_death: Callable[[str], None] | None = None
         self.on_decision: Callable[[Mapping[str, Any], dict[str, Any]], None] | None = None
+        self.delta = delta
+        self.deltas_applied = 0  # delta observations applied (delta mode)
+        self.resyncs = 0  # resyncs asked for (delta mode)
+        self._seq: int | None = None  # the latest sequence number (delta mode)
+        self._latest: dict[str, dict[str, Any]] = {}  # the latest whole observation per probe
 
     def register_message(self) -> dict[str, Any]:
         # universed's own (readable) observation shape: names, ids as strings (the SDK's types)
+        msg: dict[str, Any]
         if self.probe_ids is not None:
-            return {"type": "register", "probe_ids": self.probe_ids, "shape": "readable"}
-        msg: dict[str, Any] = {"type": "register", "probe_id": self.probe_id}
-        if self.lineage:
-            msg["lineage"] = True
-        msg["shape"] = "readable"
+            msg = {"type": "register", "probe_ids": self.probe_ids, "shape": "readable"}
+        else:
+            msg = {"type": "register", "probe_id": self.probe_id}
+            if self.lineage:
+                msg["lineage"] = True
+            msg["shape"] = "readable"
+        if self.delta:
+            msg["delta"] = True
+            self._seq = None  # a new registration starts over with whole observations
+            self._latest.clear()
+        return msg
+
+    def _undelta(self, msg: dict[str, Any]) -> dict[str, Any] | None:
+        """Delta mode: ``msg`` with whole observations (an ``observe`` or ``observe_batch``);
+        None if it cannot be applied (a gap in the sequence or a probe without a base): the
+        caller asks for a resync and skips it."""
+        kind = msg.get("type")
+        seq = msg.get("seq")
+        if not isinstance(seq, int):
+            return msg  # not a delta connection's message (no sequence)
+        gap = self._seq is not None and seq != self._seq + 1
+        tick = msg.get("tick")
+        latest = self._latest
+        if kind == "observe":
+            self._seq = seq
+            del msg["seq"]
+            latest[str(msg.get("probe_id"))] = msg
+            return dict(msg)  # a copy for the policy: the kept one is the next delta's base
+        if kind == "observe_batch":
+            self._seq = seq
+            out = []
+            for obs in msg.get("observations") or ():
+                obs.setdefault("tick", tick)
+                latest[str(obs.get("probe_id"))] = obs
+                out.append(dict(obs))
+            return {"type": "observe_batch", "tick": tick, "seq": seq, "observations": out}
+        if gap:
+            return None
+        if kind == "observe_delta":
+            base = latest.get(str(msg.get("probe_id")))
+            if base is None:
+                return None
+            obs = apply_delta(base, msg, tick)
+            latest[str(obs.get("probe_id"))] = obs
+            self._seq = seq
+            self.deltas_applied += 1
+            return dict(obs)
+        if kind == "observe_batch_delta":
+            out = []
+            for obs in msg.get("observations") or ():
+                obs.setdefault("tick", tick)
+                out.append(obs)
+            for delta in msg.get("deltas") or ():
+                base = latest.get(str(delta.get("probe_id")))
+                if base is None:
+                    return None
+                out.append(apply_delta(base, delta, tick))
+            for obs in out:
+                latest[str(obs.get("probe_id"))] = obs
+            self._seq = seq
+            self.deltas_applied += len(msg.get("deltas") or ())
+            copies = [dict(obs) for obs in out]
+            return {"type": "observe_batch", "tick": tick, "seq": seq, "observations": copies}
         return msg
 
     async def run_policy(
@@ -399,6 +468,14 @@ class AgentClient:
             except orjson.JSONDecodeError:
                 log.warning("ignoring a frame that is not JSON: %.80r", raw)
                 continue
+            if self.delta and isinstance(msg, dict):
+                whole = self._undelta(msg)
+                if whole is None:
+                    self.resyncs += 1
+                    self._seq = None
+                    await ws.send_message('{"type":"resync"}')
+                    continue
+                msg = whole
             kind = msg.get("type")
             if kind == "observe":
                 action = await self._decide(decide, msg)

@@ -336,6 +336,7 @@ class Engine:
         self.tick = tick
         observations = reply["observations"]
         obs_by_id, refs = self.observer.index(observations, tick, reference)
+        raw = self.observer.raw_of(reply, observations, refs) if self.registry.remotes else None
         registry = self.registry
         born = reply.get("born") or []
         destroyed = reply.get("destroyed") or []
@@ -356,7 +357,7 @@ class Engine:
                 reply.get("events") if all_events else None,
             )
         # open the next window, hand the observations to the remote controllers
-        self.window = deliver(tick, registry.remotes.values(), obs_by_id, refs, destroyed)
+        self.window = deliver(tick, registry.remotes.values(), obs_by_id, refs, destroyed, raw)
         for pid in destroyed:
             registry.on_death(pid)
             obs_by_id.pop(pid, None)

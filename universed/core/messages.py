@@ -38,15 +38,22 @@ __all__ = [
     "MessageError",
     "ModeRequest",
     "Register",
+    "Resync",
     "Shape",
     "TagRequest",
     "TickRequest",
+    "apply_delta",
+    "diff_observation",
     "encode",
     "encode_error",
     "encode_observe",
     "encode_observe_batch",
+    "encode_observe_batch_wire",
+    "encode_observe_delta",
     "encode_registered",
+    "observe_wire",
     "parse_agent_message",
+    "split_observations",
     "structure",
 ]
 
@@ -167,6 +174,9 @@ class Register:
     detail: Literal["full", "compact"] = "full"
     #: the observation shape: the reference server's (default) or universed's own ("readable")
     shape: Shape = "reference"
+    #: extension: after one full observation, send only the changed top-level fields
+    #: (``observe_delta`` / ``observe_batch_delta``, with a sequence number; see `Resync`)
+    delta: bool = False
 
     @probe_id.validator
     def _probe_id_ok(self, attribute: attrs.Attribute[Any], value: str | None) -> None:
@@ -186,6 +196,11 @@ class Register:
     @property
     def ids(self) -> tuple[str, ...]:
         return self.probe_ids if self.probe_ids is not None else (self.probe_id or "",)
+
+
+@attrs.frozen
+class Resync:
+    """``{"type":"resync"}``: a delta connection asks for its probes' full observations again."""
 
 
 @attrs.frozen
@@ -237,7 +252,7 @@ def _parse_action(obj: Mapping[str, Any], path: str) -> Action:
     return Action(name, params, pid)
 
 
-def parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch:
+def parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch | Resync:
     """Decode one agent frame.
 
     Raises:
@@ -254,6 +269,8 @@ def parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch:
         return _parse_action(obj, "$")
     if kind == "register":
         return structure(obj, Register)
+    if kind == "resync":
+        return Resync()
     if kind == "actions":
         actions = obj.get("actions")
         if not isinstance(actions, dict):
@@ -275,10 +292,12 @@ def parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch:
             parsed[pid] = _parse_action(act, path)
         return ActionsBatch(parsed, tick)
     if kind is None:
-        raise MessageError("invalid", 'missing "type" (register, action, actions) or "action"')
+        raise MessageError(
+            "invalid", 'missing "type" (register, action, actions, resync) or "action"'
+        )
     raise MessageError(
         "unknown_type",
-        f"unknown message type {kind!r}; expected register, action or actions",
+        f"unknown message type {kind!r}; expected register, action, actions or resync",
         "$.type",
     )
 
@@ -450,11 +469,59 @@ def encode(obj: Any) -> bytes:
 
 
 def encode_registered(reg: Register, ids: list[str]) -> bytes:
+    out: dict[str, Any]
     if reg.fleet:
-        return orjson.dumps(
-            {"type": "registered", "probe_ids": ids, "fleet": True, "shape": reg.shape}
-        )
-    return orjson.dumps({"type": "registered", "probe_id": ids[0], "shape": reg.shape})
+        out = {"type": "registered", "probe_ids": ids, "fleet": True, "shape": reg.shape}
+    else:
+        out = {"type": "registered", "probe_id": ids[0], "shape": reg.shape}
+    if reg.delta:
+        out["delta"] = True
+    return orjson.dumps(out)
+
+
+_ABSENT = object()
+#: keys a delta never carries: the message's own (``tick`` is the envelope's)
+_ENVELOPE = frozenset({"type", "tick", "probe_id"})
+
+
+def diff_observation(
+    base: Mapping[str, Any], obs: Mapping[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    """The top-level fields of ``obs`` that differ from ``base`` (new or changed values) and
+    the keys ``base`` has that ``obs`` lacks; ``type``, ``tick`` and ``probe_id`` excluded."""
+    get = base.get
+    changed = {k: v for k, v in obs.items() if k not in _ENVELOPE and get(k, _ABSENT) != v}
+    removed = [k for k in base if k not in obs and k not in _ENVELOPE]
+    return changed, removed
+
+
+def apply_delta(
+    base: Mapping[str, Any], delta: Mapping[str, Any], tick: int | None
+) -> dict[str, Any]:
+    """A whole observation from the previous one and a delta (``changed``, ``removed``); the
+    client side of `diff_observation`."""
+    out = dict(base)
+    out.update(delta.get("changed") or {})
+    for key in delta.get("removed") or ():
+        out.pop(key, None)
+    if tick is not None:
+        out["tick"] = tick
+    return out
+
+
+def encode_observe_delta(
+    probe_id: str, tick: int, seq: int, changed: Mapping[str, Any], removed: Sequence[str]
+) -> bytes:
+    return orjson.dumps(
+        {
+            "type": "observe_delta",
+            "probe_id": probe_id,
+            "tick": tick,
+            "seq": seq,
+            "changed": changed,
+            "removed": removed,
+        }
+    )
 
 
 def encode_observe(observation: Mapping[str, Any], tick: int) -> bytes:
@@ -469,6 +536,61 @@ def encode_observe(observation: Mapping[str, Any], tick: int) -> bytes:
 
 def encode_observe_batch(observations: Sequence[Mapping[str, Any]], tick: int) -> bytes:
     return orjson.dumps({"type": "observe_batch", "tick": tick, "observations": observations})
+
+
+#: how every observation object of the sim begins (docs/pipe-protocol.md): the sim escapes the
+#: quotes inside strings, so these bytes can only start an object whose first key is "type"
+OBSERVE_START = b'{"type":"observe","probe_id":"'
+_OBSERVATIONS_KEY = b'"observations":['
+_BORN_KEY = b'],"born":['
+
+
+def split_observations(line: bytes, count: int) -> list[bytes] | None:
+    """Each observation of a sim ``tick`` reply line as the sim wrote it (pass-through).
+
+    ``count`` is the number of observations the parsed reply has; the slices are found without
+    parsing: each observation starts with `OBSERVE_START`, and the array ends before
+    ``"born"``. None if the line is not laid out that way (a sim that writes it otherwise): the
+    caller then encodes the parsed observations as before.
+    """
+    if count == 0:
+        return []
+    first = line.find(_OBSERVATIONS_KEY)
+    if first < 0:
+        return None
+    first += len(_OBSERVATIONS_KEY)
+    starts = []
+    find = line.find
+    pos = find(OBSERVE_START, first)
+    while pos >= 0:
+        starts.append(pos)
+        pos = find(OBSERVE_START, pos + 30)
+    if len(starts) != count or starts[0] != first:
+        return None  # an observation that does not begin as expected, or one more match
+    end = find(_BORN_KEY, starts[-1])
+    if end < 0:
+        return None
+    ends = [s - 1 for s in starts[1:]]
+    ends.append(end)
+    for e in ends[:-1]:
+        if line[e - 1 : e + 1] != b"},":
+            return None
+    # the last slice's end was searched for: ``],"born":[`` with its quotes bare is a key after
+    # an array, and no observation has a "born" key (strings carry their quotes escaped)
+    if line[end - 1 : end] != b"}":
+        return None
+    return [line[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
+def observe_wire(raw: bytes, tick: int) -> bytes:
+    """A single-probe ``observe`` message from a sim observation's bytes (`split_observations`):
+    the same JSON value as `encode_observe` of the parsed observation with ``tick`` added."""
+    return b'%b,"tick":%d}' % (raw[:-1], tick)
+
+
+def encode_observe_batch_wire(wires: Sequence[bytes], tick: int) -> bytes:
+    """`encode_observe_batch` from observations already encoded (each with its ``tick``)."""
+    return b'{"type":"observe_batch","tick":%d,"observations":[%b]}' % (tick, b",".join(wires))
 
 
 def encode_error(code: str, message: str, path: str | None = None) -> bytes:

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 import orjson
 
+from .messages import split_observations
 from .registry import PolicyController
 from .simproc import SimError
 from .state import EngineState
@@ -120,6 +121,30 @@ class Observer:
                 if overlay is not None:
                     refs[pid] = {**obs, **overlay}  # once per probe, shared by every consumer
         return obs_by_id, refs
+
+    def raw_of(
+        self,
+        reply: dict[str, Any],
+        observations: list[dict[str, Any]],
+        refs: dict[str, dict[str, Any]],
+    ) -> dict[str, bytes] | None:
+        """The tick's observations as the sim wrote them, by probe id (pass-through delivery:
+        `messages.split_observations`), for the probes whose readable form they are (not those
+        that came with the reference overlay); None if the reply's line is not at hand (a
+        recovered tick) or not laid out as expected."""
+        rid, line = self._engine.sim.last_line
+        if not observations or rid != reply.get("id"):
+            return None
+        pieces = split_observations(line, len(observations))
+        if pieces is None:
+            return None
+        if not refs:
+            return {obs["probe_id"]: piece for obs, piece in zip(observations, pieces, strict=True)}
+        return {
+            obs["probe_id"]: piece
+            for obs, piece in zip(observations, pieces, strict=True)
+            if obs["probe_id"] not in refs
+        }
 
     async def observation_of(self, probe_id: str, shape: str = "readable") -> dict[str, Any] | None:
         """The probe's latest observation in ``shape`` (asks the sim if no tick has produced

@@ -99,6 +99,14 @@ class RemoteController(Controller):
         """Queue this tick's observations for the agent; must never block."""
         raise NotImplementedError
 
+    def deliver_wire(
+        self, tick: int, observations: Sequence[Observation], wires: Sequence[bytes]
+    ) -> None:
+        """`deliver`, with each observation's ``observe`` message already encoded (``wires``,
+        the same order; shared with other connections: send them, never change them). A
+        transport that writes bytes overrides this; the default calls `deliver`."""
+        self.deliver(tick, observations)
+
     def describe(self) -> dict[str, Any]:
         out = super().describe()
         out["remote_addr"] = self.remote_addr

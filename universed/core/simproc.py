@@ -145,6 +145,7 @@ class SimSupervisor:
         self._child: _Child | None = None
         self._lock = trio.Lock()
         self._next_id = 0
+        self.last_line: tuple[int, bytes] = (0, b"")  # (request id, reply line) of the latest reply
         self._ready = trio.Event()
         self._died = trio.Event()
         self._inflight_since: float | None = None
@@ -310,6 +311,9 @@ class SimSupervisor:
         except orjson.JSONDecodeError:
             self._declare_dead(child)
             raise SimUnavailable(f"the sim sent garbage: {line[:200]!r}") from None
+        # the raw line of the latest reply (the engine slices the tick's observations out of
+        # it to send them as the sim wrote them: `messages.split_observations`)
+        self.last_line = (rid, line)
         if not isinstance(reply, dict) or reply.get("id") != rid:
             self._declare_dead(child)
             raise SimUnavailable(f"the sim answered out of step: {line[:200]!r}")

@@ -13,6 +13,7 @@ from typing import Any
 
 import trio
 
+from .messages import encode_observe, observe_wire
 from .registry import RemoteController
 
 __all__ = ["ActionWindow", "deliver"]
@@ -59,21 +60,46 @@ def deliver(
     obs_by_id: dict[str, dict[str, Any]],
     refs: dict[str, dict[str, Any]],
     destroyed: list[str],
+    raw: dict[str, bytes] | None = None,
 ) -> ActionWindow:
     """Hand a tick's observations to the remote controllers (in each one's shape; a probe the
     sim gave no overlay, e.g. at compact detail, goes as it is); return the next window, which
-    expects an action for each live probe delivered."""
+    expects an action for each live probe delivered.
+
+    Each probe's observation is encoded once per tick and shape, shared by every connection that
+    sends it (`RemoteController.deliver_wire`): the readable one straight from the sim's bytes
+    when ``raw`` has them (`messages.split_observations`: pass-through, no re-encoding), else
+    (and for the reference shape) by orjson from the parsed object.
+    """
     expected: set[str] = set()
     dead = set(destroyed)
+    readable: dict[str, bytes] = {}
+    reference: dict[str, bytes] = {}
+    raw = raw or {}
     for ctrl in list(remotes):
-        if refs and ctrl.shape == "reference":
-            batch = [refs.get(pid) or obs_by_id[pid] for pid in ctrl.probes if pid in obs_by_id]
-        else:
-            batch = [obs_by_id[pid] for pid in ctrl.probes if pid in obs_by_id]
-        if not batch:
+        pids = [pid for pid in ctrl.probes if pid in obs_by_id]
+        if not pids:
             continue
-        for obs in batch:
-            if obs["probe_id"] not in dead:
-                expected.add(obs["probe_id"])
-        ctrl.deliver(tick, batch)
+        as_ref = bool(refs) and ctrl.shape == "reference"
+        batch = []
+        wires = []
+        for pid in pids:
+            ref = refs.get(pid) if as_ref else None
+            if ref is not None:
+                batch.append(ref)
+                wire = reference.get(pid)
+                if wire is None:
+                    reference[pid] = wire = encode_observe(ref, tick)
+            else:
+                obs = obs_by_id[pid]
+                batch.append(obs)
+                wire = readable.get(pid)
+                if wire is None:
+                    piece = raw.get(pid)
+                    wire = observe_wire(piece, tick) if piece else encode_observe(obs, tick)
+                    readable[pid] = wire
+            wires.append(wire)
+            if pid not in dead:
+                expected.add(pid)
+        ctrl.deliver_wire(tick, batch, wires)
     return ActionWindow(tick, expected)

@@ -119,13 +119,102 @@ class AgentSession(RemoteController):
         # agent tokens (auth.py): the connection's grant; None = open mode (anything goes)
         self.grant: AgentGrant | None = None
         self.needs_token = False  # token mode and no token yet: register must carry one
+        # delta observations (register "delta": true): the last observation sent per probe, and
+        # the connection's message sequence number (docs/agent-protocol.md "Delta observations")
+        self.delta = False
+        self.seq = 0
+        self.base: dict[str, Mapping[str, Any]] = {}
 
     def deliver(self, tick: int, observations: Sequence[Mapping[str, Any]]) -> None:
+        if self.delta:
+            self._deliver_delta(tick, observations, full=True)
+            return
         if self.fleet:
             self.ws.send(m.encode_observe_batch(observations, tick))
         else:
             for obs in observations:
                 self.ws.send(m.encode_observe(obs, tick))
+
+    def deliver_wire(
+        self, tick: int, observations: Sequence[Mapping[str, Any]], wires: Sequence[bytes]
+    ) -> None:
+        if self.delta:
+            self._deliver_delta(tick, observations, full=False)
+            return
+        send = self.ws.send
+        if self.fleet:
+            send(m.encode_observe_batch_wire(wires, tick))
+        else:
+            for wire in wires:
+                send(wire)
+
+    def _deliver_delta(
+        self, tick: int, observations: Sequence[Mapping[str, Any]], *, full: bool
+    ) -> None:
+        """Observations to a delta connection: whole for a probe it has no base for (or when
+        ``full``), else only the top-level fields that changed since the last one sent."""
+        base = self.base
+        send = self.ws.send
+        if full:
+            base.clear()
+        wholes: list[Mapping[str, Any]] = []
+        deltas: list[dict[str, Any]] = []
+        for obs in observations:
+            pid = obs["probe_id"]
+            prev = base.get(pid)
+            if obs.get("status") == "destroyed":
+                base.pop(pid, None)
+            else:
+                base[pid] = obs
+            if self.fleet:
+                if prev is None:
+                    wholes.append(obs)
+                else:
+                    changed, removed = m.diff_observation(prev, obs)
+                    deltas.append({"probe_id": pid, "changed": changed, "removed": removed})
+                continue
+            self.seq += 1
+            if prev is None:
+                out = dict(obs)
+                out["type"] = "observe"
+                out["tick"] = tick
+                out["seq"] = self.seq
+                send(m.encode(out))
+            else:
+                changed, removed = m.diff_observation(prev, obs)
+                send(m.encode_observe_delta(pid, tick, self.seq, changed, removed))
+        if not self.fleet:
+            return
+        self.seq += 1
+        if full:
+            send(
+                m.encode(
+                    {"type": "observe_batch", "tick": tick, "seq": self.seq, "observations": wholes}
+                )
+            )
+            return
+        message = {
+            "type": "observe_batch_delta",
+            "tick": tick,
+            "seq": self.seq,
+            "observations": wholes,
+            "deltas": deltas,
+        }
+        send(m.encode(message))
+
+    def resync(self) -> None:
+        """``{"type":"resync"}``: the current observations of the connection's probes, whole
+        (the tick's observation, or none yet: then the next tick's comes whole)."""
+        engine = self.engine
+        refs = engine.references if self.shape == "reference" else {}
+        current = []
+        for pid in sorted(self.probes):
+            obs = refs.get(pid) or engine.observations.get(pid)
+            if obs is not None and obs.get("status") != "destroyed":
+                current.append(obs)
+        self.base.clear()
+        if current:
+            self._deliver_delta(engine.tick, current, full=True)
 
     def released(self, probe_id: str) -> None:
         self.ws.send(
@@ -192,6 +281,11 @@ class AgentSession(RemoteController):
                 self.error(
                     "not_controlled", f"this connection does not control {pid}", "$.probe_id"
                 )
+        elif isinstance(msg, m.Resync):
+            if not self.delta:
+                self.error("invalid", "resync is for delta connections (register delta: true)")
+                return None
+            self.resync()
         elif isinstance(msg, m.ActionsBatch):
             if msg.tick is not None and msg.tick != self.engine.window.tick:
                 self.error(
@@ -266,6 +360,8 @@ class AgentSession(RemoteController):
         self.lineage = reg.lineage
         self.detail = reg.detail
         self.shape = shape
+        self.delta = reg.delta
+        self.base.clear()
         self.inherits = reg.lineage or (reg.fleet and self.registry.inherit)
         self.single = None if reg.fleet else ids[0]
         self.connected_at_tick = self.engine.tick

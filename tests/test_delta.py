@@ -1,0 +1,156 @@
+"""Delta observations (issue 15, docs/agent-protocol.md "Delta observations").
+
+A connection that registers with ``"delta": true`` gets one whole observation per probe, then
+only the top-level fields that changed, each message with the connection's sequence number;
+``{"type":"resync"}`` gets the whole observations again. The SDK applies the deltas, so the
+policy sees whole observations: checked here against the engine's own observation at every tick
+of a long run with random actions, single and fleet, across a dropped connection.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import orjson
+import pytest
+import trio
+from helpers import agent, recv, recv_type, running_daemon, send
+
+from universed.agents.client import AgentClient
+from universed.core import messages as m
+from universed.server.gateway import AgentSession
+
+pytestmark = pytest.mark.e2e
+
+ACTIONS = ["wait", "survey", "mine", "scan", "repair", "research", "wait", "mine"]
+
+
+def test_diff_and_apply_are_inverse() -> None:
+    rng = random.Random(3)
+    keys = [f"k{i}" for i in range(12)]
+    base: dict[str, Any] = {"type": "observe", "probe_id": "1-1", "tick": 1}
+    for tick in range(2, 300):
+        obs = {"type": "observe", "probe_id": "1-1", "tick": tick}
+        for k in keys:
+            if rng.random() < 0.8:
+                obs[k] = base.get(k) if rng.random() < 0.7 else {"v": rng.randint(0, 3)}
+        changed, removed = m.diff_observation(base, obs)
+        assert "tick" not in changed and "probe_id" not in changed
+        assert m.apply_delta(base, {"changed": changed, "removed": removed}, tick) == obs
+        base = obs
+
+
+def whole(engine: Any, pid: str) -> dict[str, Any]:
+    """The observation the non-delta path sends for ``pid`` now, decoded."""
+    obs: dict[str, Any] = orjson.loads(m.encode_observe(engine.observations[pid], engine.tick))
+    return obs
+
+
+async def test_sdk_deltas_reproduce_every_observation_of_a_long_random_run() -> None:
+    rng = random.Random(15)
+    checked: list[str] = []
+    wrong: list[tuple[int, str]] = []
+    async with running_daemon(sim_args=("--populate", "8"), agent_timeout_ms=10_000) as d:
+        engine = d.engine
+        url = f"ws://127.0.0.1:{d.port}/ws"
+
+        def decide(obs: Any) -> dict[str, Any]:
+            pid = obs["probe_id"]  # (the SDK turns an exception in decide into a wait: record)
+            if obs["tick"] != engine.tick or dict(obs) != whole(engine, pid):
+                wrong.append((obs["tick"], pid))
+            checked.append(pid)
+            name = rng.choice(ACTIONS)
+            return {"action": name, "resource": "iron"} if name == "mine" else {"action": name}
+
+        single = AgentClient(url, probe_id="1-1", delta=True, max_ticks=250)
+        fleet = AgentClient(url, probe_ids=["1-2", "1-3", "1-4", "1-5"], delta=True, max_ticks=250)
+        async with trio.open_nursery() as nursery:
+            await nursery.start(single.run, decide)
+            await nursery.start(fleet.run, decide)
+            engine.set_mode("lockstep")
+            with trio.fail_after(60):
+                while single.ticks < 250 or fleet.ticks < 250:  # noqa: ASYNC110 (polls another task)
+                    await trio.sleep(0.05)
+            nursery.cancel_scope.cancel()
+        assert single.deltas_applied >= 240 and fleet.deltas_applied >= 4 * 240
+        assert single.resyncs == 0 and fleet.resyncs == 0
+        assert wrong == []
+        assert checked.count("1-1") >= 250 and checked.count("1-5") >= 250
+
+
+async def test_deltas_carry_only_what_changed_and_resync_sends_the_whole() -> None:
+    async with running_daemon(sim_args=("--populate", "2")) as d:
+        engine = d.engine
+        async with agent(d.port) as ws:
+            await send(
+                ws, {"type": "register", "probe_id": "1-1", "shape": "readable", "delta": True}
+            )
+            reg = await recv_type(ws, "registered")
+            assert reg["delta"] is True
+            first = await recv(ws)
+            assert first["type"] == "observe" and first["seq"] == 1
+            obs = {k: v for k, v in first.items() if k != "seq"}
+            for n in range(5):
+                await send(ws, {"action": "survey" if n % 2 else "wait"})
+                await engine.manual_tick(1, shape="readable")
+                delta = await recv(ws)
+                assert delta["type"] == "observe_delta" and delta["seq"] == n + 2
+                assert delta["tick"] == engine.tick and delta["probe_id"] == "1-1"
+                assert set(delta) == {"type", "probe_id", "tick", "seq", "changed", "removed"}
+                assert len(delta["changed"]) < len(obs) // 2  # most fields stay the same
+                obs = m.apply_delta(obs, delta, delta["tick"])
+                assert obs == whole(engine, "1-1")
+            await send(ws, {"type": "resync"})
+            again = await recv(ws)
+            assert again["type"] == "observe" and again["seq"] == 7
+            assert {k: v for k, v in again.items() if k != "seq"} == obs
+        async with agent(d.port) as ws:  # resync is for delta connections only
+            await send(ws, {"type": "register", "probe_id": "1-2", "shape": "readable"})
+            await recv_type(ws, "registered")
+            assert "seq" not in await recv(ws)
+            await send(ws, {"type": "resync"})
+            err = await recv_type(ws, "error")
+            assert err["code"] == "invalid"
+
+
+async def test_fleet_deltas_and_resync_after_a_dropped_connection() -> None:
+    seen: list[tuple[int, str]] = []
+    wrong: list[tuple[int, str]] = []
+    async with running_daemon(sim_args=("--populate", "4"), agent_timeout_ms=10_000) as d:
+        engine = d.engine
+        url = f"ws://127.0.0.1:{d.port}/ws"
+
+        def decide(obs: Any) -> str:
+            if dict(obs) != whole(engine, obs["probe_id"]):
+                wrong.append((obs["tick"], obs["probe_id"]))
+            seen.append((obs["tick"], obs["probe_id"]))
+            return "survey"
+
+        client = AgentClient(url, probe_ids=["1-1", "1-2", "1-3"], delta=True, backoff=(0.05, 0.1))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(client.run, decide)
+            engine.set_mode("lockstep")
+            with trio.fail_after(20):
+                while client.ticks < 30:  # noqa: ASYNC110 (polls another task)
+                    await trio.sleep(0.02)
+            applied = client.deltas_applied
+            assert applied >= 3 * 25
+            engine.set_mode("paused")
+            (session,) = [
+                r for r in engine.registry.remotes.values() if isinstance(r, AgentSession)
+            ]
+            await session.ws.close(1001, "test: drop")  # the server drops the connection
+            with trio.fail_after(20):
+                while client.connections < 2:  # noqa: ASYNC110 (polls another task)
+                    await trio.sleep(0.02)
+            engine.set_mode("lockstep")
+            before = client.ticks
+            with trio.fail_after(20):
+                while client.ticks < before + 30:  # noqa: ASYNC110 (polls another task)
+                    await trio.sleep(0.02)
+            nursery.cancel_scope.cancel()
+        assert client.deltas_applied >= applied + 3 * 25  # deltas again after the whole ones
+        assert client.resyncs == 0
+        assert len(seen) >= 3 * 60
+        assert wrong == []
