@@ -53,8 +53,10 @@ bench: sim venv
 	$(MAKE) -C sim bench
 	$(PY) -m devtools.bench
 	$(PY) -m universed_policy_explorer.bench
+	$(PY) -m universed.rl.bench
 
-## fuzz-rest/ws live in the test suite; fuzz runs the engine parser under libFuzzer (needs clang)
+## fuzz-rest/ws and the stateful tests live in the test suite; fuzz runs the engine's three libFuzzer
+## targets (JSON reader, protocol, actions) for FUZZ_SECONDS (needs clang)
 
 fuzz:
 	$(MAKE) -C sim fuzz
