@@ -15,7 +15,9 @@
  * a first pass runs every line without hashing and notes the lines that failed inside a command
  * (not at parsing or dispatch, which never reach the world); only if there are any, a second
  * pass from the same prepared state hashes around exactly those lines. The engine is
- * deterministic, so the second pass repeats the first. */
+ * deterministic, so the second pass repeats the first. Each pass frees the world it used at its
+ * end (the generated sectors move to `warm` and into the next world). Both forms stop running an
+ * input's lines once its responses total FUZZ_MAX_OUT bytes (the per-input work cap). */
 #include "target.h"
 
 #include "fuzz.h"
@@ -30,41 +32,66 @@
 #define FUZZ_POPULATE 2
 #define FUZZ_MAX_LINE 4096
 #define FUZZ_MAX_LINES 4096
+/* Work cap: once the responses of an input total this many bytes, its remaining lines are not
+ * run (both forms, so they agree; the line that crosses the cap still runs). It bounds the work,
+ * not the depth: a tick observing both probes answers ~13 KB (so an input gets three observed
+ * ticks), a tick with "observe":"none" 78 bytes (about 400 fit), and error answers are short.
+ * Under libFuzzer an input's cost is mostly writing (and checking) observations, so this is what
+ * bounds its time. */
+#ifndef FUZZ_MAX_OUT
+#define FUZZ_MAX_OUT ((size_t)32 * 1024)
+#endif
 
-static void die(const char *what, const char *line, size_t n) {
+FUZZ_NO_COV static void die(const char *what, const char *line, size_t n) {
     fprintf(stderr, "fuzz invariant violated: %s\nline: %.*s\n", what, (int)(n > 300 ? 300 : n), line);
     abort();
 }
 
 /* Cheap structure check of a long ok response (the fast form; the strict one parses it all): an
  * object opening with {"ok":true, brackets balanced outside strings, no control byte inside a
- * string, every backslash escaping something. */
-static void check_shape(const char *r, size_t len, const char *p, size_t n) {
+ * string, every backslash escaping something. Byte classes from a table: outside a string only
+ * quotes and brackets matter, inside one only quotes, backslashes and control bytes. */
+enum { C_PLAIN, C_QUOTE, C_OPEN_O, C_OPEN_A, C_CLOSE_O, C_CLOSE_A, C_BSLASH, C_CTRL };
+static unsigned char shape_cls[256];
+FUZZ_NO_COV static void shape_init(void) {
+    for (int c = 0; c < 0x20; c++) shape_cls[c] = C_CTRL;
+    shape_cls['"'] = C_QUOTE;
+    shape_cls['{'] = C_OPEN_O;
+    shape_cls['['] = C_OPEN_A;
+    shape_cls['}'] = C_CLOSE_O;
+    shape_cls[']'] = C_CLOSE_A;
+    shape_cls['\\'] = C_BSLASH;
+}
+
+FUZZ_NO_COV static void check_shape(const char *r, size_t len, const char *p, size_t n) {
     static const char head[] = "{\"ok\":true";
     if (len < sizeof head || memcmp(r, head, sizeof head - 1)) die("long response does not open with {\"ok\":true", p, n);
+    if (!shape_cls[0]) shape_init();
+    const unsigned char *u = (const unsigned char *)r;
     char stack[JSON_MAX_DEPTH + 8];
-    int depth = 0, in_str = 0;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)r[i];
-        if (in_str) {
-            if (c < 0x20) die("control byte inside a response string", p, n);
-            if (c == '\\') {
-                if (++i >= len) die("response ends in an escape", p, n);
-            } else if (c == '"') {
-                in_str = 0;
+    int depth = 0;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char k = shape_cls[u[i]];
+        if (k == C_QUOTE) { /* a string: up to its closing quote */
+            for (i++;; i++) {
+                if (i >= len) die("response not closed", p, n);
+                unsigned char q = shape_cls[u[i]];
+                if (q == C_PLAIN || (q >= C_OPEN_O && q <= C_CLOSE_A)) continue;
+                if (q == C_QUOTE) break;
+                if (q == C_CTRL) die("control byte inside a response string", p, n);
+                if (++i >= len) die("response ends in an escape", p, n); /* C_BSLASH */
             }
-            continue;
-        }
-        if (c == '"') in_str = 1;
-        else if (c == '{' || c == '[') {
+        } else if (k == C_OPEN_O || k == C_OPEN_A) {
             if (depth >= JSON_MAX_DEPTH + 8) die("response nests too deep", p, n);
-            stack[depth++] = (char)(c == '{' ? '}' : ']');
-        } else if (c == '}' || c == ']') {
-            if (depth == 0 || stack[--depth] != (char)c) die("response brackets unbalanced", p, n);
+            stack[depth++] = (char)(k == C_OPEN_O ? '}' : ']');
+        } else if (k == C_CLOSE_O || k == C_CLOSE_A) {
+            if (depth == 0 || stack[--depth] != (char)u[i]) die("response brackets unbalanced", p, n);
             if (depth == 0 && i != len - 1) die("bytes after the response object", p, n);
         }
+        i++;
     }
-    if (depth || in_str) die("response not closed", p, n);
+    if (depth) die("response not closed", p, n);
 }
 
 #define FULL_CHECK_BELOW 4096 /* fast form: responses shorter than this are parsed in full */
@@ -72,8 +99,9 @@ static void check_shape(const char *r, size_t len, const char *p, size_t n) {
 /* Check P->out for the request line; count it in res. Returns 1 ok, 0 failed inside a command,
  * -1 failed before reaching one (parse, line length, request shape, unknown command). full = 0:
  * a long ok response gets check_shape instead of a full parse. */
-static int check_reply(proto *P, json_doc *check, fuzz_result *res, const char *p, size_t n, int full) {
+FUZZ_NO_COV static int check_reply(proto *P, json_doc *check, fuzz_result *res, const char *p, size_t n, int full) {
     jbuf *o = &P->out;
+    res->out_bytes += o->len;
     if (o->len == 0 || o->p[o->len - 1] != '\n') die("response not newline-terminated", p, n);
     if (memchr(o->p, '\n', o->len - 1)) die("response spans several lines", p, n);
     if (!full && o->len > FULL_CHECK_BELOW && o->p[6] == 't') {
@@ -115,13 +143,13 @@ static int check_reply(proto *P, json_doc *check, fuzz_result *res, const char *
     return 0;
 }
 
-static const char *next_line(const char *p, const char *end, size_t *n) {
+FUZZ_NO_COV static const char *next_line(const char *p, const char *end, size_t *n) {
     const char *nl = memchr(p, '\n', (size_t)(end - p));
     *n = nl ? (size_t)(nl - p) : (size_t)(end - p);
     return nl ? nl + 1 : end;
 }
 
-int fuzz_run(const uint8_t *data, size_t size, fuzz_result *res) {
+FUZZ_NO_COV int fuzz_run(const uint8_t *data, size_t size, fuzz_result *res) {
     proto P;
     if (proto_init(&P, FUZZ_SEED, FUZZ_POPULATE, FUZZ_MAX_LINE)) return -1;
     P.no_files = 1;
@@ -129,7 +157,7 @@ int fuzz_run(const uint8_t *data, size_t size, fuzz_result *res) {
     json_doc_init(&check);
     memset(res, 0, sizeof *res);
     const char *p = (const char *)data, *end = p + size;
-    while (p < end && !P.quit && res->lines < FUZZ_MAX_LINES) {
+    while (p < end && !P.quit && res->lines < FUZZ_MAX_LINES && res->out_bytes < FUZZ_MAX_OUT) {
         size_t n;
         const char *next = next_line(p, end, &n);
         uint64_t before = 0, after = 0;
@@ -154,8 +182,25 @@ static uint8_t *prepared; /* canonical bytes of the prepared state */
 static size_t prepared_len;
 static int fast_ready;
 static uint32_t *fail_lines; /* pass 1: indices of lines that failed inside a command */
+static galaxy warm;          /* the generated sectors, kept between inputs (derived data, not state) */
 
-static int fast_init(void) {
+/* End of a pass: snapshots dropped, the world freed, its sectors kept in `warm`. Everything an
+ * input allocated is freed by the end of its own run (bar new sectors), so libFuzzer's
+ * malloc/free balance stays even and it does not rerun inputs for a leak check. */
+FUZZ_NO_COV static void fast_release(void) {
+    for (int i = 0; i < PROTO_MAX_SNAPSHOTS; i++) {
+        free(FP.snaps[i].data);
+        memset(&FP.snaps[i], 0, sizeof FP.snaps[i]);
+    }
+    if (FP.w.gal.seed == warm.seed) {
+        galaxy tmp = warm;
+        warm = FP.w.gal;
+        FP.w.gal = tmp;
+    }
+    world_free(&FP.w);
+}
+
+FUZZ_NO_COV static int fast_init(void) {
     if (proto_init(&FP, FUZZ_SEED, FUZZ_POPULATE, FUZZ_MAX_LINE)) return -1;
     FP.no_files = 1;
     json_doc_init(&fcheck);
@@ -166,17 +211,19 @@ static int fast_init(void) {
     prepared_len = b.len;
     fail_lines = malloc(FUZZ_MAX_LINES * sizeof *fail_lines);
     if (!fail_lines) return -1;
+    /* warm the sector cache with what an observed tick and a scan of each probe touch */
+    static const char *const warmup[] = {"{\"cmd\":\"tick\"}", "{\"cmd\":\"scan\",\"probe_id\":\"1-1\"}",
+                                         "{\"cmd\":\"scan\",\"probe_id\":\"1-2\"}"};
+    for (size_t i = 0; i < sizeof warmup / sizeof *warmup; i++) proto_handle(&FP, warmup[i], strlen(warmup[i]));
+    galaxy_init(&warm, FP.w.gal.seed);
+    fast_release();
     fast_ready = 1;
     return 0;
 }
 
-/* Back to the prepared state: snapshots dropped, world rebuilt from the prepared bytes with the
- * old galaxy cache moved over (same seed: same content). */
-static int fast_reset(void) {
-    for (int i = 0; i < PROTO_MAX_SNAPSHOTS; i++) {
-        free(FP.snaps[i].data);
-        memset(&FP.snaps[i], 0, sizeof FP.snaps[i]);
-    }
+/* Start of a pass: the world rebuilt from the prepared bytes, the warm sectors moved into it
+ * (same seed: same content). */
+FUZZ_NO_COV static int fast_reset(void) {
     FP.snap_seq = 0;
     FP.quit = 0;
     world nw;
@@ -185,29 +232,30 @@ static int fast_reset(void) {
         fprintf(stderr, "fuzz: prepared state does not load: %s\n", err);
         abort();
     }
-    if (nw.gal.seed == FP.w.gal.seed) {
+    if (nw.gal.seed == warm.seed) {
         galaxy tmp = nw.gal;
-        nw.gal = FP.w.gal;
-        FP.w.gal = tmp;
+        nw.gal = warm;
+        warm = tmp;
     }
-    world_free(&FP.w);
     FP.w = nw;
     return 0;
 }
 
-int fuzz_run_fast(const uint8_t *data, size_t size, fuzz_result *res) {
+FUZZ_NO_COV int fuzz_run_fast(const uint8_t *data, size_t size, fuzz_result *res) {
     if (!fast_ready && fast_init()) return -1;
     memset(res, 0, sizeof *res);
     const char *start = (const char *)data, *end = start + size;
     uint32_t n_fail = 0, line = 0;
     fast_reset();
-    for (const char *p = start; p < end && !FP.quit && line < FUZZ_MAX_LINES; line++) {
+    for (const char *p = start; p < end && !FP.quit && line < FUZZ_MAX_LINES && res->out_bytes < FUZZ_MAX_OUT;
+         line++) {
         size_t n;
         const char *next = next_line(p, end, &n);
         proto_handle(&FP, p, n);
         if (check_reply(&FP, &fcheck, res, p, n, 0) == 0) fail_lines[n_fail++] = line;
         p = next;
     }
+    fast_release();
     if (n_fail == 0) return 0;
     /* pass 2: the same lines from the same state, hashing around the failures only */
     fast_reset();
@@ -231,10 +279,11 @@ int fuzz_run_fast(const uint8_t *data, size_t size, fuzz_result *res) {
         }
         p = next;
     }
+    fast_release();
     return 0;
 }
 
-int fuzz_proto_one(const uint8_t *data, size_t size) {
+FUZZ_NO_COV int fuzz_proto_one(const uint8_t *data, size_t size) {
     fuzz_result r;
     if (fuzz_run_fast(data, size, &r)) abort();
     return r.lines && r.failed == 0;

@@ -11,6 +11,7 @@ typedef struct fuzz_result {
     unsigned failed;          /* answered ok:false */
     unsigned lines_ok_prefix; /* lines answered before the first failure */
     unsigned hashed;          /* lines whose state hash was checked (fast form: only around failures) */
+    size_t out_bytes;         /* response bytes written (the work cap counts these) */
     int last_ok;              /* outcome of the last line */
     char last_code[64];       /* error code of the last failure */
 } fuzz_result;

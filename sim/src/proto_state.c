@@ -142,7 +142,15 @@ int proto_cmd_snapshot(proto *P, const json_node *root, perr *e) {
     return 0;
 }
 
+/* The new world takes over the old one's generated sectors when the seeds match: they are a
+ * cache, a pure function of the seed (galaxy.h), so a restore or load no longer regenerates the
+ * neighbourhood sector by sector. */
 static void replace_world(proto *P, world *nw) {
+    if (nw->gal.seed == P->w.gal.seed) {
+        galaxy tmp = nw->gal;
+        nw->gal = P->w.gal;
+        P->w.gal = tmp;
+    }
     world_free(&P->w);
     P->w = *nw;
 }
