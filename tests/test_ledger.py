@@ -26,6 +26,8 @@ class Pipe:
 
     def __call__(self, obj: dict[str, Any]) -> dict[str, Any]:
         assert self.proc.stdin and self.proc.stdout
+        if obj["cmd"] == "tick":  # as the engine asks when a ledger records
+            obj = {**obj, "events": True, "mined": True}
         self.proc.stdin.write(orjson.dumps(obj) + b"\n")
         self.proc.stdin.flush()
         reply: dict[str, Any] = orjson.loads(self.proc.stdout.readline())
@@ -48,11 +50,12 @@ def feed(ledger: Ledger, reply: dict[str, Any], names: dict[str, str] | None = N
     table = names or {}
     return ledger.record_tick(
         reply["tick"],
-        reply["observations"],
         reply.get("born") or [],
         reply.get("destroyed") or [],
         reply.get("rejected") or [],
         lambda pid: table.get(pid, "explorer"),
+        reply["events"],
+        reply["mined"],
     )
 
 
@@ -114,9 +117,9 @@ def test_records_hazards_mining_rejections_births_and_deaths(tmp_path: Path, sim
 
 def test_mining_is_summed_per_window(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "m.sqlite", mining_window=10, threaded=False)
-    mine = {"action": "mine", "ok": True, "result": {"resource": "iron", "kg": 2.5}}
+    mine = {"probe_id": "1-1", "resource": "iron", "kg": 2.5}
     for tick in range(1, 26):
-        ledger.record_tick(tick, [{"probe_id": "1-1", "last_action": mine}], controller_of=str)
+        ledger.record_tick(tick, mined=[mine], controller_of=str)
     rows = ledger.query(type="mined")["events"]
     assert [(r["tick"], r["value"], r["from_tick"], r["ticks"]) for r in rows] == [
         (10, 25.0, 1, 10),
@@ -130,8 +133,14 @@ def test_mining_is_summed_per_window(tmp_path: Path) -> None:
 
 def test_births_and_deaths_from_tick_lists(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "l.sqlite", threaded=False)
-    obs = [{"probe_id": "1-2", "parent_id": "1-1", "events": [{"type": "born", "value": 1.0}]}]
-    ledger.record_tick(7, obs, born=["1-2"], destroyed=["1-3"], controller_of=lambda p: "random")
+    ledger.record_tick(
+        7,
+        born=["1-2"],
+        destroyed=["1-3"],
+        controller_of=lambda p: "random",
+        events=[{"probe_id": "1-2", "type": "born", "value": 1.0}],
+        parent_of={"1-2": "1-1"}.get,
+    )
     page = ledger.query()
     assert [(e["type"], e["probe_id"]) for e in page["events"]] == [
         ("born", "1-2"),
@@ -146,14 +155,11 @@ def test_births_and_deaths_from_tick_lists(tmp_path: Path) -> None:
 def test_cursor_pagination_and_filters(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "p.sqlite")
     for tick in range(1, 51):
-        obs = [
-            {
-                "probe_id": pid,
-                "events": [{"type": "hazard", "subtype": "radiation", "severity": 0.1}],
-            }
+        events = [
+            {"probe_id": pid, "type": "hazard", "subtype": "radiation", "severity": 0.1}
             for pid in ("1-1", "1-2")
         ]
-        ledger.record_tick(tick, obs, controller_of=lambda p: "a" if p == "1-1" else "b")
+        ledger.record_tick(tick, events=events, controller_of=lambda p: "a" if p == "1-1" else "b")
     ledger.flush()
     seen, cursor = [], None
     while True:
@@ -178,7 +184,7 @@ def test_cursor_pagination_and_filters(tmp_path: Path) -> None:
 def test_reopen_keeps_rows(tmp_path: Path) -> None:
     path = tmp_path / "again.sqlite"
     first = Ledger(path)
-    first.record_tick(1, [], destroyed=["1-1"])
+    first.record_tick(1, destroyed=["1-1"])
     first.close()
     second = Ledger(path)
     assert [e["type"] for e in second.query()["events"]] == ["destroyed"]
@@ -232,7 +238,7 @@ async def test_a_slow_writer_slows_the_caller_instead_of_buffering(tmp_path: Pat
     tick = 0
     while not ledger.behind:
         tick += 1
-        ledger.record_tick(tick, [], events=[{"probe_id": "1-1", **hazard}])
+        ledger.record_tick(tick, events=[{"probe_id": "1-1", **hazard}])
         assert tick < 50, "the backlog never reached max_backlog"
     assert ledger.backlog > 4
     waited = trio.Event()

@@ -1,8 +1,8 @@
 """Pass-through delivery (issue 15): observations go to agents as the sim wrote them.
 
 Each tick's readable observations are sliced out of the sim's reply line
-(`messages.split_observations`) and framed with the tick added (`messages.observe_wire`), once
-per probe per tick and shape, shared by every connection; the reference shape is encoded once
+(`messages.split_tick_reply`, `core.observations`) and framed with the tick added
+(`messages.observe_wire`), once per probe per tick and shape, shared by every connection; the reference shape is encoded once
 per probe from the merged object. What a connection receives must be the same JSON value the
 previous path sent (`encode_observe` / `encode_observe_batch` of the parsed objects), in both
 shapes, single and fleet: checked here on the real engine over a run with varied actions and
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import orjson
@@ -21,7 +21,7 @@ import pytest
 from helpers import running_daemon
 
 from universed.core import messages as m
-from universed.core import window
+from universed.core import observations as observations_module
 from universed.core.observe import Observer
 from universed.core.registry import RemoteController
 from universed.core.simproc import find_sim_binary
@@ -83,12 +83,21 @@ def test_split_observations_refuses_a_line_laid_out_otherwise() -> None:
 
 
 class Recorder(RemoteController):
-    """A remote controller that checks every delivery against the previous encoding path."""
+    """A remote controller that checks every delivery against the previous encoding path: the
+    whole reply line parsed by orjson (``truth``: probe id -> that tick's observation, in the
+    connection's shape), encoded by `encode_observe` / `encode_observe_batch`."""
 
-    def __init__(self, name: str, shape: str, fleet: bool) -> None:
+    def __init__(
+        self,
+        name: str,
+        shape: str,
+        fleet: bool,
+        truth: Callable[[str, str], dict[str, Any]],
+    ) -> None:
         super().__init__(name, inherits=False)
         self.shape = shape
         self.fleet = fleet
+        self.truth = truth
         self.deliveries = 0
 
     def deliver(self, tick: int, observations: Sequence[Mapping[str, Any]]) -> None:
@@ -99,13 +108,15 @@ class Recorder(RemoteController):
     ) -> None:
         self.deliveries += 1
         assert len(wires) == len(observations)
+        expected = [self.truth(orjson.loads(w)["probe_id"], self.shape) for w in wires]
         if self.fleet:
             new = m.encode_observe_batch_wire(wires, tick)
-            old = m.encode_observe_batch(observations, tick)
+            old = m.encode_observe_batch(expected, tick)
             assert orjson.loads(new) == orjson.loads(old)
-        for obs, wire in zip(observations, wires, strict=True):
-            assert orjson.loads(wire) == orjson.loads(m.encode_observe(obs, tick))
+        for obs, want, wire in zip(observations, expected, wires, strict=True):
             value = orjson.loads(wire)
+            assert value == orjson.loads(m.encode_observe(want, tick))
+            assert dict(obs) == want  # what a policy or a delta connection reads
             assert value["tick"] == tick and value["type"] == "observe"
             if self.shape == "readable":
                 assert "reference" not in value
@@ -120,25 +131,30 @@ async def test_delivered_observations_equal_the_previous_path_in_both_shapes(
         passed.append(raw)
         return m.observe_wire(raw, tick)
 
-    monkeypatch.setattr(window, "observe_wire", observe_wire)
+    monkeypatch.setattr(observations_module, "observe_wire", observe_wire)
     rng = random.Random(15)
     actions = ["wait", "survey", "mine", "repair", "scan", "research"]
     async with running_daemon(sim_args=("--populate", "8")) as d:
         engine = d.engine
-        raws: list[bool] = []
-        raw_of = engine.observer.raw_of
+        parsed: dict[int, dict[str, dict[str, Any]]] = {}
 
-        def spy(*args: Any) -> Any:
-            out = raw_of(*args)
-            raws.append(out is not None)
-            return out
+        def truth(pid: str, shape: str) -> dict[str, Any]:
+            rid, line = engine.sim.last_line
+            if rid not in parsed:  # the previous path: the whole line through orjson
+                reply = orjson.loads(line)
+                parsed[rid] = {o["probe_id"]: o for o in reply["observations"]}
+            obs = dict(parsed[rid][pid])
+            obs["tick"] = engine.tick
+            overlay = obs.pop("reference", None)
+            if shape == "reference" and overlay is not None:
+                obs.update(overlay)
+            return obs
 
-        engine.observer.raw_of = spy  # type: ignore[method-assign]
         recorders = {
-            "single readable": (Recorder("r1", "readable", False), ["1-1"]),
-            "single reference": (Recorder("r2", "reference", False), ["1-2"]),
-            "fleet readable": (Recorder("r3", "readable", True), ["1-3", "1-4", "1-5"]),
-            "fleet reference": (Recorder("r4", "reference", True), ["1-6", "1-7"]),
+            "single readable": (Recorder("r1", "readable", False, truth), ["1-1"]),
+            "single reference": (Recorder("r2", "reference", False, truth), ["1-2"]),
+            "fleet readable": (Recorder("r3", "readable", True, truth), ["1-3", "1-4", "1-5"]),
+            "fleet reference": (Recorder("r4", "reference", True, truth), ["1-6", "1-7"]),
         }
         async with engine.state_lock:
             for ctrl, pids in recorders.values():
@@ -156,27 +172,46 @@ async def test_delivered_observations_equal_the_previous_path_in_both_shapes(
                     engine.submit(ctrl, pid, action)
         for label, (ctrl, _) in recorders.items():
             assert ctrl.deliveries >= 60, label
-        assert sum(raws) >= 60  # the readable observations came through the sim's bytes
         # single and fleet readable connections were sent the sim's slices
         sent = {orjson.loads(raw)["probe_id"] for raw in passed}
         assert {"1-1", "1-3", "1-4", "1-5"} <= sent
+        assert len(passed) >= 4 * 50
 
 
-def test_raw_of_skips_probes_that_came_with_the_overlay() -> None:
-    (line,) = sim_lines([{"cmd": "tick", "actions": {}, "id": 7, "reference": ["1-2"]}], probes=3)
-    reply = orjson.loads(line)
+def test_a_split_reply_parses_only_what_the_daemon_reads() -> None:
+    (line,) = sim_lines(
+        [{"cmd": "tick", "actions": {}, "id": 7, "reference": ["1-2"], "events": True}], probes=3
+    )
+    whole = orjson.loads(line)
+    parts = m.split_tick_reply(line)
+    assert parts is not None
+    reply, pieces = parts
+    assert reply == {**whole, "observations": []}
+    assert [orjson.loads(p) for p in pieces] == whole["observations"]
+    reply[m.OBSERVATION_PIECES] = pieces
+    observed, refs = Observer.index(reply, whole["tick"], ["1-2"])
+    assert observed.parsed_count() == 1 and set(refs) == {"1-2"}  # only the overlay's probe
+    assert list(observed) == ["1-1", "1-2", "1-3"]
+    assert observed.raw("1-1") == pieces[0] and observed.raw("1-2") is None
+    for obs in whole["observations"]:
+        pid = obs["probe_id"]
+        want = {**obs, "tick": whole["tick"]}
+        overlay = want.pop("reference", None)
+        assert observed[pid] == want
+        assert orjson.loads(observed.wire(pid)) == {**want, "type": "observe"}
+        if overlay is not None:
+            assert refs[pid] == {**want, **overlay}
+    assert observed.parsed_count() == 3
+    observed.discard("1-3")
+    assert "1-3" not in observed and len(observed) == 2
 
-    class Sim:
-        last_line = (7, line)
 
-    class Engine:
-        sim = Sim()
-
-    observer = Observer(Engine(), None)  # type: ignore[arg-type]
-    obs_by_id, refs = Observer.index(reply["observations"], reply["tick"], ["1-2"])
-    assert set(refs) == {"1-2"}
-    raw = observer.raw_of(reply, reply["observations"], refs)
-    assert raw is not None and set(raw) == {"1-1", "1-3"}
-    assert orjson.loads(raw["1-1"]) | {"tick": reply["tick"]} == obs_by_id["1-1"]
-    Sim.last_line = (8, line)  # another request's line: not this reply's
-    assert observer.raw_of(reply, reply["observations"], refs) is None
+def test_a_reply_laid_out_otherwise_is_parsed_whole() -> None:
+    (line,) = sim_lines([{"cmd": "tick", "actions": {}, "id": 1}], probes=2)
+    assert m.split_tick_reply(line) is not None
+    assert m.split_tick_reply(orjson.dumps(orjson.loads(line), option=orjson.OPT_INDENT_2)) is None
+    assert m.split_tick_reply(line.replace(b',"born":[', b',"babies":[')) is None
+    assert m.split_tick_reply(b'{"ok":true,"observations":[],"born":[]}') == (
+        {"ok": True, "observations": [], "born": []},
+        [],
+    )

@@ -130,6 +130,26 @@ static void write_id_list(jbuf *b, const char *key, const uint32_t *idx, uint32_
     jb_putc(b, ']');
 }
 
+/* "mined": every probe's successful mine of this tick, in probe order (what the ledger records,
+ * without reading observations): {"probe_id","resource","kg"}, as in the probe's last_action. */
+static void write_mined(jbuf *b, const world *w) {
+    jb_key(b, "mined");
+    jb_putc(b, '[');
+    for (uint32_t i = 0; i < w->n_probes; i++) {
+        const probe *p = &w->p[i];
+        if (p->act_tick != w->tick || p->act_tick == 0 || !p->last_ok || p->last_action != A_MINE) continue;
+        jb_sep(b);
+        jb_puts(b, "{\"probe_id\":");
+        jb_id(b, PROBE_ID_HI, (uint64_t)i + 1);
+        jb_key(b, "resource");
+        jb_cstr(b, galaxy_resource_names[p->last_res]);
+        jb_key(b, "kg");
+        jb_double(b, p->last_amount);
+        jb_putc(b, '}');
+    }
+    jb_putc(b, ']');
+}
+
 int proto_cmd_tick(proto *P, const json_node *root, perr *e) {
     json_doc *d = &P->doc;
     world *w = &P->w;
@@ -163,6 +183,9 @@ int proto_cmd_tick(proto *P, const json_node *root, perr *e) {
     const json_node *want_ev = json_get(d, root, "events");
     if (want_ev && want_ev->type != JSON_NULL && want_ev->type != JSON_TRUE && want_ev->type != JSON_FALSE)
         return proto_fail(e, "bad_request", "field 'events' must be true or false, got %s", json_type_name(want_ev));
+    const json_node *want_mined = json_get(d, root, "mined");
+    if (want_mined && want_mined->type != JSON_NULL && want_mined->type != JSON_TRUE && want_mined->type != JSON_FALSE)
+        return proto_fail(e, "bad_request", "field 'mined' must be true or false, got %s", json_type_name(want_mined));
     jbuf pre; /* rejections found before the tick, written after the validation ones */
     jb_init(&pre);
     long n = collect_actions(P, acts, &pre, e);
@@ -243,5 +266,6 @@ int proto_cmd_tick(proto *P, const json_node *root, perr *e) {
         for (uint32_t i = 0; i < w->n_ev; i++) observe_event(b, &w->ev[i]);
         jb_putc(b, ']');
     }
+    if (want_mined && want_mined->type == JSON_TRUE) write_mined(b, w);
     return 0;
 }

@@ -34,7 +34,7 @@ import math
 import tempfile
 import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -93,7 +93,7 @@ class Engine:
         self.agent_timeout = config.agent_timeout
         self.tick = 0
         self.seed = config.seed
-        self.observations: dict[str, dict[str, Any]] = {}
+        self.observations: MutableMapping[str, dict[str, Any]] = {}
         # the reference-shaped observations of the last tick, for the probes a reference
         # consumer sees (the sim's overlay merged in once per probe, shared by every consumer)
         self.references: dict[str, dict[str, Any]] = {}
@@ -287,7 +287,8 @@ class Engine:
         actions = self.window.actions
         registry = self.registry
         default = registry.default
-        for pid, obs in self.observations.items():
+        observations = self.observations
+        for pid in observations:
             if pid in actions:
                 continue
             ctrl = registry.controller_of(pid)
@@ -295,7 +296,10 @@ class Engine:
                 ctrl = default
             elif not isinstance(ctrl, PolicyController):
                 ctrl = registry.fallback  # remote agent slow or silent
-            if ctrl.is_wait or obs.get("status") == "destroyed":
+            if ctrl.is_wait:
+                continue  # its observation stays unparsed
+            obs = observations[pid]
+            if obs.get("status") == "destroyed":
                 continue
             action = ctrl.decide(obs)
             if action is not None:
@@ -324,52 +328,61 @@ class Engine:
         }
         if reference is not None:
             request["reference"] = reference  # the overlay, for the probes reference eyes see
-        all_events = self.ledger is not None and self.config.ledger_scope == "all"
-        if all_events or self.hub.subscribers:
+        ledger = self.ledger
+        all_events = ledger is not None and self.config.ledger_scope == "all"
+        if ledger is not None or self.hub.subscribers:
             request["events"] = True  # every probe's events, observed or not (ledger, feed)
+            if ledger is not None and ledger.record_mining:
+                request["mined"] = True  # every probe's mining (the ledger's figures)
         try:
-            reply = await self.sim.request(request, sent=lambda: self.journal.append(entry))
+            reply = await self.sim.request(
+                request, sent=lambda: self.journal.append(entry), split=True
+            )
         except SimUnavailable:
             reply = await self.recovery.recovered_reply(self.tick + 1)
         sim_t1 = time.perf_counter_ns()
         tick = int(reply["tick"])
         self.tick = tick
-        observations = reply["observations"]
-        obs_by_id, refs = self.observer.index(observations, tick, reference)
-        raw = self.observer.raw_of(reply, observations, refs) if self.registry.remotes else None
+        observed, refs = self.observer.index(reply, tick, reference)
         registry = self.registry
         born = reply.get("born") or []
         destroyed = reply.get("destroyed") or []
         probes = self.probes
         parents = probes.parents
         if born:
-            await probes.index_births(born, obs_by_id)
+            await probes.index_births(born, observed)
         for child in born:
             registry.on_birth(child, parents.get(child), parents.get)
-        if self.ledger is not None:
-            self.ledger.record_tick(
+        if ledger is not None:
+            events = reply.get("events") or []
+            mined = reply.get("mined") or []
+            if not all_events:  # scope "controlled": the observed probes' rows only
+                events = [ev for ev in events if ev.get("probe_id") in observed]
+                mined = [row for row in mined if row.get("probe_id") in observed]
+            ledger.record_tick(
                 tick,
-                observations,
                 born,
                 destroyed,
                 reply.get("rejected") or [],
                 registry.controller_name,
-                reply.get("events") if all_events else None,
+                events,
+                mined,
+                parents.get,
             )
         # open the next window, hand the observations to the remote controllers
-        self.window = deliver(tick, registry.remotes.values(), obs_by_id, refs, destroyed, raw)
+        self.window = deliver(tick, registry.remotes.values(), observed, refs, destroyed)
         for pid in destroyed:
             registry.on_death(pid)
-            obs_by_id.pop(pid, None)
+            observed.discard(pid)
             refs.pop(pid, None)
             parents.pop(pid, None)
-        self.observations = obs_by_id
+        self.observations = observed
         self.references = refs
         probes.count = len(parents)
         now = time.monotonic()
         self._tick_times.append(now)
         if self.hub.subscribers:
-            await self.observer.publish(tick, reply, observations, refs)
+            await self.observer.publish(tick, reply, observed, refs)
         t_pub = time.perf_counter_ns()
         self.prometheus.observe_tick(
             (sim_t0 - t0) / 1e9, (sim_t1 - sim_t0) / 1e9, (t_pub - sim_t1) / 1e9

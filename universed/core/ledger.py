@@ -26,7 +26,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -180,57 +180,50 @@ class Ledger:
     def record_tick(
         self,
         tick: int,
-        observations: Iterable[Mapping[str, Any]],
         born: Sequence[str] = (),
         destroyed: Sequence[str] = (),
         rejected: Sequence[Mapping[str, Any]] = (),
         controller_of: Callable[[str], str] | None = None,
-        events: Sequence[Mapping[str, Any]] | None = None,
+        events: Sequence[Mapping[str, Any]] = (),
+        mined: Sequence[Mapping[str, Any]] = (),
+        parent_of: Callable[[str], str | None] | None = None,
     ) -> int:
         """Queue one tick's rows; returns how many. Never blocks on the disk.
 
+        Everything comes from the tick reply's own lists, so no observation is read (the
+        daemon leaves them unparsed: `core.observations`).
+
         Args:
             tick: the tick just completed.
-            observations: the tick's observations (events, ``last_action``, ``parent_id``).
             born, destroyed: the tick reply's lists.
             rejected: the tick reply's ``rejected`` entries.
             controller_of: probe id -> controller name (the ``policy`` column).
-            events: the tick reply's ``events`` (every probe's events, each with its
-                ``probe_id``; the engine asks for them). None: the observed probes' events.
+            events: the tick reply's ``events`` (each with its ``probe_id``), those to record.
+            mined: the tick reply's ``mined`` entries (``probe_id``, ``resource``, ``kg``).
+            parent_of: probe id -> parent id (the probe index's), for the ``born`` rows.
         """
         name: Callable[[str], str | None] = controller_of or _no_name
         rows: list[Row] = []
-        parents: dict[str, Any] = {}
-        if events is not None:
-            for ev in events:
-                pid = ev.get("probe_id")
-                if isinstance(pid, str):
-                    self._event_row(rows, tick, pid, ev, name)
-        for obs in observations:
-            pid = obs.get("probe_id")
-            if not isinstance(pid, str):
-                continue
-            if born:
-                parents[pid] = obs.get("parent_id")
-            if events is None:
-                for ev in obs.get("events") or ():
-                    self._event_row(rows, tick, pid, ev, name)
-            if self.record_mining:
-                last = obs.get("last_action")
-                if last and last.get("action") == "mine" and last.get("ok"):
-                    result = last.get("result") or {}
-                    kg = _num(result.get("kg"))
-                    if kg:
-                        key = (pid, str(result.get("resource")), name(pid))
-                        acc = self._mining.get(key)
-                        if acc is None:
-                            self._mining[key] = [kg, tick, tick, 1]
-                        else:
-                            acc[0] += kg
-                            acc[2] = tick
-                            acc[3] += 1
+        for ev in events:
+            pid = ev.get("probe_id")
+            if isinstance(pid, str):
+                self._event_row(rows, tick, pid, ev, name)
+        if self.record_mining:
+            for row in mined:
+                pid = row.get("probe_id")
+                kg = _num(row.get("kg"))
+                if not isinstance(pid, str) or not kg:
+                    continue
+                key = (pid, str(row.get("resource")), name(pid))
+                acc = self._mining.get(key)
+                if acc is None:
+                    self._mining[key] = [kg, tick, tick, 1]
+                else:
+                    acc[0] += kg
+                    acc[2] = tick
+                    acc[3] += 1
         for child in born:
-            parent = parents.get(child)
+            parent = parent_of(child) if parent_of is not None else None
             data = orjson.dumps({"parent_id": parent}).decode()
             rows.append((tick, child, "born", None, None, None, name(child), data))
         for pid in destroyed:

@@ -541,8 +541,46 @@ def encode_observe_batch(observations: Sequence[Mapping[str, Any]], tick: int) -
 #: how every observation object of the sim begins (docs/pipe-protocol.md): the sim escapes the
 #: quotes inside strings, so these bytes can only start an object whose first key is "type"
 OBSERVE_START = b'{"type":"observe","probe_id":"'
+#: the key of a split tick reply (`split_tick_reply`) that lists its observations' bytes
+OBSERVATION_PIECES = "observation_pieces"
 _OBSERVATIONS_KEY = b'"observations":['
 _BORN_KEY = b'],"born":['
+
+
+def _observation_slices(line: bytes, first: int, end: int) -> list[bytes] | None:
+    """The observations between ``first`` and ``end`` of a reply line (the inside of its
+    ``observations`` array), each as the sim wrote it; None if they are not laid out that way."""
+    if first == end:
+        return []
+    find = line.find
+    if find(OBSERVE_START, first, first + 30) != first:
+        return None
+    starts = [first]
+    pos = find(OBSERVE_START, first + 30, end)
+    while pos >= 0:
+        if line[pos - 2 : pos] != b"},":
+            return None  # one object must end right before the next begins
+        starts.append(pos)
+        pos = find(OBSERVE_START, pos + 30, end)
+    if line[end - 1 : end] != b"}":
+        return None
+    ends = [s - 1 for s in starts[1:]]
+    ends.append(end)
+    return [line[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
+def _observations_span(line: bytes) -> tuple[int, int] | None:
+    """Where the inside of a tick reply's ``observations`` array begins and ends."""
+    first = line.find(_OBSERVATIONS_KEY)
+    if first < 0:
+        return None
+    first += len(_OBSERVATIONS_KEY)
+    # ``],"born":[`` with its quotes bare is a key after an array: never inside a string (the sim
+    # escapes quotes), and no observation has a "born" key
+    end = line.find(_BORN_KEY, first)
+    if end < 0:
+        return None
+    return first, end
 
 
 def split_observations(line: bytes, count: int) -> list[bytes] | None:
@@ -555,31 +593,42 @@ def split_observations(line: bytes, count: int) -> list[bytes] | None:
     """
     if count == 0:
         return []
-    first = line.find(_OBSERVATIONS_KEY)
-    if first < 0:
+    span = _observations_span(line)
+    if span is None:
         return None
-    first += len(_OBSERVATIONS_KEY)
-    starts = []
-    find = line.find
-    pos = find(OBSERVE_START, first)
-    while pos >= 0:
-        starts.append(pos)
-        pos = find(OBSERVE_START, pos + 30)
-    if len(starts) != count or starts[0] != first:
-        return None  # an observation that does not begin as expected, or one more match
-    end = find(_BORN_KEY, starts[-1])
-    if end < 0:
+    pieces = _observation_slices(line, *span)
+    if pieces is None or len(pieces) != count:
         return None
-    ends = [s - 1 for s in starts[1:]]
-    ends.append(end)
-    for e in ends[:-1]:
-        if line[e - 1 : e + 1] != b"},":
-            return None
-    # the last slice's end was searched for: ``],"born":[`` with its quotes bare is a key after
-    # an array, and no observation has a "born" key (strings carry their quotes escaped)
-    if line[end - 1 : end] != b"}":
+    return pieces
+
+
+def split_tick_reply(line: bytes) -> tuple[dict[str, Any], list[bytes]] | None:
+    """A sim ``tick`` reply line read without parsing its observations: the reply with an empty
+    ``observations`` list (everything else parsed: tick, born, destroyed, rejected, events), and
+    each observation's bytes as the sim wrote them (`split_observations`). The daemon parses an
+    observation only when something reads it (`core.observations.Observations`).
+
+    None if the line is not laid out that way: the caller then parses it whole.
+    """
+    span = _observations_span(line)
+    if span is None:
         return None
-    return [line[a:b] for a, b in zip(starts, ends, strict=True)]
+    first, end = span
+    pieces = _observation_slices(line, first, end)
+    if pieces is None:
+        return None
+    try:
+        reply = orjson.loads(line[:first] + line[end:])
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(reply, dict) or reply.get("observations") != []:
+        return None
+    return reply, pieces
+
+
+def probe_id_of(piece: bytes) -> str:
+    """The probe id of an observation's bytes (`split_observations`): ids never hold quotes."""
+    return piece[30 : piece.index(b'"', 30)].decode()
 
 
 def observe_wire(raw: bytes, tick: int) -> bytes:

@@ -17,7 +17,8 @@ from typing import Any, Protocol
 
 import orjson
 
-from .messages import split_observations
+from .messages import OBSERVATION_PIECES
+from .observations import Observations
 from .registry import PolicyController
 from .simproc import SimError
 from .state import EngineState
@@ -102,49 +103,40 @@ class Observer:
 
     @staticmethod
     def index(
-        observations: list[dict[str, Any]], tick: int, reference: list[str] | str | None
-    ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+        reply: dict[str, Any], tick: int, reference: list[str] | str | None
+    ) -> tuple[Observations, dict[str, dict[str, Any]]]:
         """A tick's observations by probe id, readable, and (if the tick asked for the
-        ``reference`` overlay) by probe id in the reference shape, for the probes it came with."""
-        obs_by_id: dict[str, dict[str, Any]] = {}
+        ``reference`` overlay) by probe id in the reference shape, for the probes it came with.
+
+        A split reply (`messages.split_tick_reply`) stays unparsed but for the probes that came
+        with the overlay (their readable form is the object without it); a reply parsed whole
+        (a recovered tick) is indexed as it is.
+        """
         refs: dict[str, dict[str, Any]] = {}
-        if reference is None:
-            for obs in observations:
-                obs["tick"] = tick
-                obs_by_id[obs["probe_id"]] = obs
-        else:
-            for obs in observations:
-                obs["tick"] = tick
-                pid = obs["probe_id"]
-                obs_by_id[pid] = obs
-                overlay = obs.pop("reference", None)  # everything internal reads the readable
+        pieces = reply.get(OBSERVATION_PIECES)
+        if pieces is not None:
+            observed = Observations.from_pieces(tick, pieces)
+            if reference is None:
+                return observed, refs
+            with_overlay = list(observed) if reference == "all" else reference
+            for pid in with_overlay:
+                if pid not in observed:
+                    continue
+                obs = observed[pid]
+                overlay = obs.pop("reference", None)
+                observed.add_parsed(obs)  # its bytes carry the overlay: encode from the object
                 if overlay is not None:
                     refs[pid] = {**obs, **overlay}  # once per probe, shared by every consumer
-        return obs_by_id, refs
-
-    def raw_of(
-        self,
-        reply: dict[str, Any],
-        observations: list[dict[str, Any]],
-        refs: dict[str, dict[str, Any]],
-    ) -> dict[str, bytes] | None:
-        """The tick's observations as the sim wrote them, by probe id (pass-through delivery:
-        `messages.split_observations`), for the probes whose readable form they are (not those
-        that came with the reference overlay); None if the reply's line is not at hand (a
-        recovered tick) or not laid out as expected."""
-        rid, line = self._engine.sim.last_line
-        if not observations or rid != reply.get("id"):
-            return None
-        pieces = split_observations(line, len(observations))
-        if pieces is None:
-            return None
-        if not refs:
-            return {obs["probe_id"]: piece for obs, piece in zip(observations, pieces, strict=True)}
-        return {
-            obs["probe_id"]: piece
-            for obs, piece in zip(observations, pieces, strict=True)
-            if obs["probe_id"] not in refs
-        }
+            return observed, refs
+        observed = Observations(tick)
+        for obs in reply["observations"]:
+            obs["tick"] = tick
+            if reference is not None:
+                overlay = obs.pop("reference", None)  # everything internal reads the readable
+                if overlay is not None:
+                    refs[obs["probe_id"]] = {**obs, **overlay}
+            observed.add_parsed(obs)
+        return observed, refs
 
     async def observation_of(self, probe_id: str, shape: str = "readable") -> dict[str, Any] | None:
         """The probe's latest observation in ``shape`` (asks the sim if no tick has produced
@@ -183,7 +175,7 @@ class Observer:
         self,
         tick: int,
         reply: dict[str, Any],
-        observations: list[dict[str, Any]],
+        observed: Observations,
         refs: dict[str, dict[str, Any]],
     ) -> None:
         """Refresh the sim's metrics if due, then one message per shape that has listeners,
@@ -192,11 +184,12 @@ class Observer:
         if tick % METRICS_EVERY == 0 or not self._metrics:
             self._metrics = (await engine.sim.request({"cmd": "metrics"}))["metrics"]
         cap = engine.config.dashboard_max_observations
+        observations = list(itertools.islice(observed.values(), cap))  # parses only these
         every = reply.get("events")  # all probes' events, when the tick asked for them
         pairs = (
             ((ev.get("probe_id"), ev) for ev in every)
             if every is not None
-            else ((obs["probe_id"], ev) for obs in observations for ev in obs.get("events") or ())
+            else ((pid, ev) for pid, obs in observed.items() for ev in obs.get("events") or ())
         )
         events = [
             {
@@ -211,7 +204,7 @@ class Observer:
         message = {
             "type": "tick",
             "tick": reply["tick"],
-            "observations": observations[:cap],
+            "observations": observations,
             "agents": {"connected": engine.agents_connected},
             "mode": engine.mode,
             "tick_rate": engine.tick_rate,

@@ -7,6 +7,7 @@ registry's lineage rules read it (``parents.get``), and so does the gateway (`ch
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from .simproc import SimSupervisor
@@ -35,7 +36,9 @@ class ProbeIndex:
         self.count = len(self.parents)
         return int(status["tick"])
 
-    async def index_births(self, born: list[str], observed: dict[str, dict[str, Any]]) -> None:
+    async def index_births(
+        self, born: list[str], observed: Mapping[str, Mapping[str, Any]]
+    ) -> None:
         """Learn the parents of this tick's newborns.
 
         Observed newborns carry ``parent_id``; for the others one ``status`` page is read: the

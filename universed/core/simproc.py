@@ -27,6 +27,8 @@ from typing import Any
 import orjson
 import trio
 
+from .messages import OBSERVATION_PIECES, split_tick_reply
+
 __all__ = ["SimError", "SimSupervisor", "SimUnavailable", "find_sim_binary"]
 
 log = logging.getLogger(__name__)
@@ -237,9 +239,17 @@ class SimSupervisor:
         await self._ready.wait()
 
     async def request(
-        self, cmd: dict[str, Any], *, sent: Callable[[], object] | None = None
+        self,
+        cmd: dict[str, Any],
+        *,
+        sent: Callable[[], object] | None = None,
+        split: bool = False,
     ) -> dict[str, Any]:
         """Send one command and return the reply (``ok`` is true).
+
+        ``split`` (a ``tick``): the observations are not parsed; the reply's ``observations``
+        is empty and ``observation_pieces`` lists their bytes as the sim wrote them
+        (`messages.split_tick_reply`); if the line is not laid out for that, it is parsed whole.
 
         ``sent`` (optional) is called exactly once, synchronously, as soon as the command is
         on its way to the child (or known not to reach it), before this coroutine waits for
@@ -262,12 +272,12 @@ class SimSupervisor:
         except trio.WouldBlock:
             await lock.acquire()
         try:
-            return await self._raw(cmd, sent)
+            return await self._raw(cmd, sent, split)
         finally:
             lock.release()
 
     async def _raw(
-        self, cmd: dict[str, Any], sent: Callable[[], object] | None = None
+        self, cmd: dict[str, Any], sent: Callable[[], object] | None = None, split: bool = False
     ) -> dict[str, Any]:
         child = self._child
         if child is None or child.dead:
@@ -306,8 +316,13 @@ class SimSupervisor:
             self._inflight_since = None
             if not completed:
                 self._declare_dead(child)
+        parts = split_tick_reply(line) if split else None
         try:
-            reply = orjson.loads(line)
+            if parts is not None:
+                reply, pieces = parts
+                reply[OBSERVATION_PIECES] = pieces
+            else:
+                reply = orjson.loads(line)
         except orjson.JSONDecodeError:
             self._declare_dead(child)
             raise SimUnavailable(f"the sim sent garbage: {line[:200]!r}") from None

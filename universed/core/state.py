@@ -8,6 +8,7 @@ the observations, the open window, ...) under its state lock. They know the engi
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,7 +42,7 @@ class EngineState(Protocol):
     agents_connected: int
     tick: int
     seed: int
-    observations: dict[str, dict[str, Any]]
+    observations: MutableMapping[str, dict[str, Any]]
     references: dict[str, dict[str, Any]]
     window: ActionWindow
     resumed: dict[str, Any] | None

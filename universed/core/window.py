@@ -8,12 +8,13 @@ tick run at once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, overload
 
 import trio
 
-from .messages import encode_observe, observe_wire
+from .messages import encode_observe
+from .observations import Observations
 from .registry import RemoteController
 
 __all__ = ["ActionWindow", "deliver"]
@@ -54,13 +55,35 @@ class ActionWindow:
             self.all_in.set()
 
 
+class _Batch(Sequence[Mapping[str, Any]]):
+    """A connection's observations of the tick, parsed only if read (a delta connection
+    diffs them; one sent the bytes as they are never reads them)."""
+
+    __slots__ = ("_get", "_pids")
+
+    def __init__(self, pids: list[str], get: Callable[[str], Mapping[str, Any]]) -> None:
+        self._pids = pids
+        self._get = get
+
+    @overload
+    def __getitem__(self, index: int) -> Mapping[str, Any]: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Mapping[str, Any]]: ...
+    def __getitem__(self, index: int | slice) -> Mapping[str, Any] | Sequence[Mapping[str, Any]]:
+        if isinstance(index, slice):
+            return [self._get(pid) for pid in self._pids[index]]
+        return self._get(self._pids[index])
+
+    def __len__(self) -> int:
+        return len(self._pids)
+
+
 def deliver(
     tick: int,
     remotes: Iterable[RemoteController],
-    obs_by_id: dict[str, dict[str, Any]],
+    observed: Observations,
     refs: dict[str, dict[str, Any]],
     destroyed: list[str],
-    raw: dict[str, bytes] | None = None,
 ) -> ActionWindow:
     """Hand a tick's observations to the remote controllers (in each one's shape; a probe the
     sim gave no overlay, e.g. at compact detail, goes as it is); return the next window, which
@@ -68,38 +91,37 @@ def deliver(
 
     Each probe's observation is encoded once per tick and shape, shared by every connection that
     sends it (`RemoteController.deliver_wire`): the readable one straight from the sim's bytes
-    when ``raw`` has them (`messages.split_observations`: pass-through, no re-encoding), else
-    (and for the reference shape) by orjson from the parsed object.
+    (`Observations.wire`: pass-through, no parsing, no re-encoding) unless it was parsed for
+    the overlay, the reference one by orjson from the merged object.
     """
     expected: set[str] = set()
     dead = set(destroyed)
-    readable: dict[str, bytes] = {}
     reference: dict[str, bytes] = {}
-    raw = raw or {}
     for ctrl in list(remotes):
-        pids = [pid for pid in ctrl.probes if pid in obs_by_id]
+        pids = [pid for pid in ctrl.probes if pid in observed]
         if not pids:
             continue
-        as_ref = bool(refs) and ctrl.shape == "reference"
-        batch = []
-        wires = []
-        for pid in pids:
-            ref = refs.get(pid) if as_ref else None
-            if ref is not None:
-                batch.append(ref)
+        if refs and ctrl.shape == "reference":
+            wires = []
+            for pid in pids:
+                ref = refs.get(pid)
+                if ref is None:
+                    wires.append(observed.wire(pid))
+                    continue
                 wire = reference.get(pid)
                 if wire is None:
                     reference[pid] = wire = encode_observe(ref, tick)
-            else:
-                obs = obs_by_id[pid]
-                batch.append(obs)
-                wire = readable.get(pid)
-                if wire is None:
-                    piece = raw.get(pid)
-                    wire = observe_wire(piece, tick) if piece else encode_observe(obs, tick)
-                    readable[pid] = wire
-            wires.append(wire)
-            if pid not in dead:
-                expected.add(pid)
+                wires.append(wire)
+
+            def get(pid: str) -> Mapping[str, Any]:
+                return refs.get(pid) or observed[pid]
+
+            batch = _Batch(pids, get)
+        else:
+            wire_of = observed.wire
+            wires = [wire_of(pid) for pid in pids]
+            batch = _Batch(pids, observed.__getitem__)
+        expected.update(pids)
         ctrl.deliver_wire(tick, batch, wires)
+    expected -= dead
     return ActionWindow(tick, expected)
