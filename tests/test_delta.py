@@ -41,6 +41,19 @@ def test_diff_and_apply_are_inverse() -> None:
         base = obs
 
 
+def observe_everything(engine: Any) -> None:
+    """Make every tick observe every probe, so that ``engine.observations`` holds the truth
+    for probes whose deltas the sim computes (a readable delta fleet's are otherwise not
+    observed: they come as the fleet's delta group)."""
+    plan = engine.observer.observe_request
+
+    def everything() -> tuple[Any, str, Any]:
+        _observe, detail, reference = plan()
+        return "all", detail, reference
+
+    engine.observer.observe_request = everything
+
+
 def whole(engine: Any, pid: str) -> dict[str, Any]:
     """The observation the non-delta path sends for ``pid`` now, decoded."""
     obs: dict[str, Any] = orjson.loads(m.encode_observe(engine.observations[pid], engine.tick))
@@ -53,6 +66,7 @@ async def test_sdk_deltas_reproduce_every_observation_of_a_long_random_run() -> 
     wrong: list[tuple[int, str]] = []
     async with running_daemon(sim_args=("--populate", "8"), agent_timeout_ms=10_000) as d:
         engine = d.engine
+        observe_everything(engine)
         url = f"ws://127.0.0.1:{d.port}/ws"
 
         def decide(obs: Any) -> dict[str, Any]:
@@ -119,6 +133,7 @@ async def test_fleet_deltas_and_resync_after_a_dropped_connection() -> None:
     wrong: list[tuple[int, str]] = []
     async with running_daemon(sim_args=("--populate", "4"), agent_timeout_ms=10_000) as d:
         engine = d.engine
+        observe_everything(engine)
         url = f"ws://127.0.0.1:{d.port}/ws"
 
         def decide(obs: Any) -> str:
@@ -154,3 +169,44 @@ async def test_fleet_deltas_and_resync_after_a_dropped_connection() -> None:
         assert client.resyncs == 0
         assert len(seen) >= 3 * 60
         assert wrong == []
+
+
+async def test_a_readable_delta_fleet_gets_the_sims_deltas_and_whole_ones_on_resync() -> None:
+    async with running_daemon(sim_args=("--populate", "3")) as d:
+        engine = d.engine
+        observe_everything(engine)
+        async with agent(d.port) as ws:
+            ids = ["1-1", "1-2", "1-3"]
+            await send(
+                ws, {"type": "register", "probe_ids": ids, "shape": "readable", "delta": True}
+            )
+            await recv_type(ws, "registered")
+            await engine.manual_tick(1, shape="readable")
+            first = await recv(ws)  # whole, with the first tick after the registration
+            assert first["type"] == "observe_batch" and first["seq"] == 1
+            assert "deltas" not in first
+            base = {o["probe_id"]: o for o in first["observations"]}
+            assert {pid: whole(engine, pid) for pid in ids} == base
+            for n in range(6):
+                actions = {pid: {"action": "survey" if n % 2 else "wait"} for pid in ids[:2]}
+                await send(ws, {"type": "actions", "actions": actions})
+                await engine.manual_tick(1, shape="readable")
+                batch = await recv(ws)
+                assert batch["type"] == "observe_batch_delta" and batch["seq"] == n + 2
+                assert batch["observations"] == [] and len(batch["deltas"]) == 3
+                for delta in batch["deltas"]:
+                    pid = delta["probe_id"]
+                    assert "tick" not in delta["changed"] and "type" not in delta["changed"]
+                    assert len(delta["changed"]) < len(base[pid]) // 2
+                    base[pid] = m.apply_delta(base[pid], delta, batch["tick"])
+                    assert base[pid] == whole(engine, pid)
+            await send(ws, {"type": "resync"})
+            await engine.manual_tick(1, shape="readable")
+            again = await recv(ws)  # whole again, with the next tick
+            assert again["type"] == "observe_batch" and again["seq"] == 8
+            assert {o["probe_id"]: o for o in again["observations"]} == {
+                pid: whole(engine, pid) for pid in ids
+            }
+            await send(ws, {"type": "register", "probe_ids": ["1-1", "1-9"], "delta": True})
+            err = await recv_type(ws, "error")
+            assert err["code"] == "unknown_probe" and err["path"] == "$.probe_ids[1]"

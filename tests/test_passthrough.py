@@ -2,11 +2,11 @@
 
 Each tick's readable observations are sliced out of the sim's reply line
 (`messages.split_tick_reply`, `core.observations`) and framed with the tick added
-(`messages.observe_wire`), once per probe per tick and shape, shared by every connection; the reference shape is encoded once
-per probe from the merged object. What a connection receives must be the same JSON value the
-previous path sent (`encode_observe` / `encode_observe_batch` of the parsed objects), in both
-shapes, single and fleet: checked here on the real engine over a run with varied actions and
-against the sim's replies directly.
+(`messages.observe_wire`), once per probe per tick and shape, shared by every connection; the
+reference shape is encoded once per probe from the merged object. What a connection receives
+must be the same JSON value the previous path sent (`encode_observe` / `encode_observe_batch`
+of the whole reply parsed by orjson), in both shapes, single and fleet: checked here on the
+real engine over a run with varied actions and against the sim's replies directly.
 """
 
 from __future__ import annotations

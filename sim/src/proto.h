@@ -8,6 +8,7 @@
 #define PROTO_H
 
 #include "json.h"
+#include "observe_delta.h"
 #include "tick.h"
 #include "world.h"
 
@@ -34,6 +35,7 @@ typedef struct proto {
     size_t cap_acts;         /* allocated */
     int quit;                /* set by the quit command */
     int no_files;            /* 1: save/load refused (fuzzing must not touch the filesystem) */
+    delta_cache deltas;      /* the last observation written per probe (tick "delta" groups) */
 } proto;
 
 int proto_init(proto *P, uint64_t seed, uint32_t populate, size_t max_line);

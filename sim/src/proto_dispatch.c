@@ -16,6 +16,7 @@ int proto_init(proto *P, uint64_t seed, uint32_t populate, size_t max_line) {
     json_doc_init(&P->doc);
     jb_init(&P->out);
     P->max_line = max_line;
+    delta_cache_init(&P->deltas);
     return world_init(&P->w, seed, populate);
 }
 
@@ -25,6 +26,7 @@ void proto_free(proto *P) {
     jb_free(&P->out);
     for (int i = 0; i < PROTO_MAX_SNAPSHOTS; i++) free(P->snaps[i].data);
     free(P->acts);
+    delta_cache_free(&P->deltas);
     memset(P, 0, sizeof *P);
 }
 
@@ -38,7 +40,7 @@ static const struct {
     {"config", proto_cmd_config},   {"inject", proto_cmd_inject},   {"probe", proto_cmd_probe},
     {"system", proto_cmd_system},   {"save", proto_cmd_save},       {"load", proto_cmd_load},
     {"quit", proto_cmd_quit},       {"scan", proto_cmd_scan},       {"lineage", proto_cmd_lineage},
-    {"history", proto_cmd_history}, {"scenario", proto_cmd_scenario}};
+    {"history", proto_cmd_history}, {"scenario", proto_cmd_scenario}, {"saves", proto_cmd_saves}};
 
 static void write_error(proto *P, const json_node *id, const char *code, const char *msg, long long pos) {
     jbuf *b = &P->out;
@@ -110,6 +112,10 @@ void proto_handle(proto *P, const char *line, size_t len) {
         }
         jb_puts(b, "}\n");
         if (b->oom) write_error(P, id, "io_error", "out of memory building the response", -1);
+        /* a command that may replace the world ends every delta base (observe_delta.h) */
+        if (commands[i].fn == proto_cmd_restore || commands[i].fn == proto_cmd_load ||
+            commands[i].fn == proto_cmd_scenario)
+            delta_cache_invalidate(&P->deltas);
         return;
     }
     char msg[120];

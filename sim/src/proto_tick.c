@@ -150,6 +150,101 @@ static void write_mined(jbuf *b, const world *w) {
     jb_putc(b, ']');
 }
 
+/* "delta": a list of groups {"probes":[ids],"whole":bool} (docs/pipe-protocol.md "Delta groups") */
+static int check_delta(const json_doc *d, const json_node *delta, perr *e) {
+    if (!delta || delta->type == JSON_NULL) return 0;
+    if (delta->type != JSON_ARRAY)
+        return proto_fail(e, "bad_request", "field 'delta' must be a list of groups, got %s", json_type_name(delta));
+    size_t g = 0;
+    for (const json_node *c = json_child(d, delta); c; c = json_next(d, c), g++) {
+        if (c->type != JSON_OBJECT)
+            return proto_fail(e, "bad_request", "delta group %zu must be an object, got %s", g, json_type_name(c));
+        for (const json_node *m = json_child(d, c); m; m = json_next(d, m)) {
+            size_t kl;
+            const char *k = json_key(d, m, &kl);
+            if (!((kl == 6 && !memcmp(k, "probes", 6)) || (kl == 5 && !memcmp(k, "whole", 5))))
+                return proto_fail(e, "bad_request", "delta group %zu: unknown field '%.*s'", g, (int)(kl > 40 ? 40 : kl), k);
+        }
+        const json_node *probes = json_get(d, c, "probes");
+        if (!probes || probes->type != JSON_ARRAY)
+            return proto_fail(e, "bad_request", "delta group %zu: field 'probes' must be a list of probe ids", g);
+        for (const json_node *p = json_child(d, probes); p; p = json_next(d, p))
+            if (p->type != JSON_STRING)
+                return proto_fail(e, "bad_request", "delta group %zu: 'probes' must list probe id strings, found %s", g,
+                                  json_type_name(p));
+        const json_node *whole = json_get(d, c, "whole");
+        if (whole && whole->type != JSON_TRUE && whole->type != JSON_FALSE && whole->type != JSON_NULL)
+            return proto_fail(e, "bad_request", "delta group %zu: field 'whole' must be true or false, got %s", g,
+                              json_type_name(whole));
+    }
+    return 0;
+}
+
+/* The delta groups, last in the reply: "delta_lens" (each group's bytes, so a reader can cut the
+ * groups without parsing them), then "delta_groups": per group {"observations":[whole ones],
+ * "deltas":[...]} ({"observations":[...]} alone for a "whole" group). */
+static int write_delta_groups(proto *P, const json_node *delta, int flags) {
+    json_doc *d = &P->doc;
+    world *w = &P->w;
+    jbuf *b = &P->out;
+    jbuf groups, wholes, deltas;
+    jb_init(&groups);
+    jb_init(&wholes);
+    jb_init(&deltas);
+    size_t n_groups = delta->count;
+    size_t *lens = calloc(n_groups ? n_groups : 1, sizeof *lens);
+    int rc = lens ? 0 : -1;
+    size_t g = 0;
+    for (const json_node *c = json_child(d, delta); c && !rc; c = json_next(d, c), g++) {
+        const json_node *wn = json_get(d, c, "whole");
+        int whole = wn && wn->type == JSON_TRUE;
+        jb_reset(&wholes);
+        jb_reset(&deltas);
+        for (const json_node *p = json_child(d, json_get(d, c, "probes")); p; p = json_next(d, p)) {
+            size_t sl;
+            const char *s = json_str(d, p, &sl);
+            uint64_t hi, lo;
+            int64_t idx;
+            if (world_parse_id(s, sl, &hi, &lo) || (idx = world_probe_index(w, hi, lo)) < 0) continue;
+            const probe *pr = &w->p[idx];
+            /* live probes, and destroyed ones only in the tick they died */
+            if (pr->status == ST_DESTROYED && !(pr->ev_epoch == w->epoch && pr->ev_head)) continue;
+            if (observe_delta_probe(&P->deltas, &wholes, &deltas, w, (uint32_t)idx, flags, whole)) rc = -1;
+        }
+        jb_sep(&groups);
+        size_t start = groups.len;
+        jb_puts(&groups, "{\"observations\":[");
+        jb_raw(&groups, wholes.p, wholes.len);
+        jb_putc(&groups, ']');
+        if (!whole) {
+            jb_puts(&groups, ",\"deltas\":[");
+            jb_raw(&groups, deltas.p, deltas.len);
+            jb_putc(&groups, ']');
+        }
+        jb_putc(&groups, '}');
+        lens[g] = groups.len - start;
+    }
+    if (!rc && !groups.oom) {
+        jb_key(b, "delta_lens");
+        jb_putc(b, '[');
+        for (size_t i = 0; i < n_groups; i++) {
+            jb_sep(b);
+            jb_u64(b, lens[i]);
+        }
+        jb_putc(b, ']');
+        jb_key(b, "delta_groups");
+        jb_putc(b, '[');
+        jb_raw(b, groups.p, groups.len);
+        jb_putc(b, ']');
+    }
+    rc = rc || groups.oom || wholes.oom || deltas.oom ? -1 : 0;
+    free(lens);
+    jb_free(&groups);
+    jb_free(&wholes);
+    jb_free(&deltas);
+    return rc;
+}
+
 int proto_cmd_tick(proto *P, const json_node *root, perr *e) {
     json_doc *d = &P->doc;
     world *w = &P->w;
@@ -183,6 +278,8 @@ int proto_cmd_tick(proto *P, const json_node *root, perr *e) {
     const json_node *want_ev = json_get(d, root, "events");
     if (want_ev && want_ev->type != JSON_NULL && want_ev->type != JSON_TRUE && want_ev->type != JSON_FALSE)
         return proto_fail(e, "bad_request", "field 'events' must be true or false, got %s", json_type_name(want_ev));
+    const json_node *delta = json_get(d, root, "delta");
+    if (check_delta(d, delta, e)) return -1;
     const json_node *want_mined = json_get(d, root, "mined");
     if (want_mined && want_mined->type != JSON_NULL && want_mined->type != JSON_TRUE && want_mined->type != JSON_FALSE)
         return proto_fail(e, "bad_request", "field 'mined' must be true or false, got %s", json_type_name(want_mined));
@@ -267,5 +364,6 @@ int proto_cmd_tick(proto *P, const json_node *root, perr *e) {
         jb_putc(b, ']');
     }
     if (want_mined && want_mined->type == JSON_TRUE) write_mined(b, w);
+    if (delta && delta->type == JSON_ARRAY && write_delta_groups(P, delta, flags)) b->oom = 1;
     return 0;
 }

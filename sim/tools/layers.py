@@ -37,7 +37,7 @@ LAYERS = [
             "persist_file",
         ],
     ),
-    ("views", ["observe_ref", "observe_life", "observe_system", "observe_living", "observe_overlay", "observe"]),
+    ("views", ["observe_ref", "observe_life", "observe_system", "observe_living", "observe_overlay", "observe", "observe_delta"]),
     (
         "protocol",
         [

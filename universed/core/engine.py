@@ -44,6 +44,7 @@ from .commands import AdminCommands
 from .config import Config
 from .journal import Entry, Journal
 from .ledger import Ledger
+from .messages import DELTA_GROUP_PIECES
 from .metrics import Metrics
 from .notify import Notifier
 from .observe import Observer, TickSink
@@ -283,7 +284,7 @@ class Engine:
             if scope.cancelled_caught:
                 return
 
-    def _gather_actions(self) -> dict[str, dict[str, Any]]:
+    def _gather_actions(self) -> dict[str, Mapping[str, Any]]:
         actions = self.window.actions
         registry = self.registry
         default = registry.default
@@ -328,6 +329,9 @@ class Engine:
         }
         if reference is not None:
             request["reference"] = reference  # the overlay, for the probes reference eyes see
+        delta, delta_groups = self.observer.delta_request()
+        if delta_groups:
+            request["delta"] = delta_groups  # the fleets whose deltas the sim computes
         ledger = self.ledger
         all_events = ledger is not None and self.config.ledger_scope == "all"
         if ledger is not None or self.hub.subscribers:
@@ -370,7 +374,10 @@ class Engine:
                 parents.get,
             )
         # open the next window, hand the observations to the remote controllers
-        self.window = deliver(tick, registry.remotes.values(), observed, refs, destroyed)
+        groups = reply.get(DELTA_GROUP_PIECES) if delta else None
+        self.window = deliver(
+            tick, registry.remotes.values(), observed, refs, destroyed, delta, groups
+        )
         for pid in destroyed:
             registry.on_death(pid)
             observed.discard(pid)
@@ -421,6 +428,22 @@ class Engine:
             self.prometheus.agent_latency.observe(trio.current_time() - window.opened_at)
         window.submit(probe_id, action)
         return True
+
+    def submit_batch(
+        self, ctrl: RemoteController, actions: Mapping[str, Mapping[str, Any]]
+    ) -> list[str]:
+        """A fleet's actions for the open window (one latency sample for the batch); returns
+        the probes ``ctrl`` does not control (their actions are dropped)."""
+        of = self.registry.controller_of
+        refused = [pid for pid in actions if of(pid) is not ctrl]
+        window = self.window
+        if not window.closed and len(refused) < len(actions):
+            self.prometheus.agent_latency.observe(trio.current_time() - window.opened_at)
+        if refused:
+            drop = set(refused)
+            actions = {pid: a for pid, a in actions.items() if pid not in drop}
+        window.submit_many(actions)
+        return refused
 
     async def observation_of(self, probe_id: str, shape: str = "readable") -> dict[str, Any] | None:
         """The probe's latest observation in ``shape``: `Observer.observation_of`."""

@@ -26,8 +26,10 @@ from cattrs.gen import make_dict_structure_fn
 
 __all__ = [
     "ACTION_NAMES",
+    "DELTA_GROUP_PIECES",
     "INJECT_TYPES",
     "INJECT_TYPE_NUMBERS",
+    "OBSERVATION_PIECES",
     "SHAPES",
     "Action",
     "ActionsBatch",
@@ -53,7 +55,9 @@ __all__ = [
     "encode_registered",
     "observe_wire",
     "parse_agent_message",
+    "probe_id_of",
     "split_observations",
+    "split_tick_reply",
     "structure",
 ]
 
@@ -223,10 +227,39 @@ class Action:
 
 @attrs.frozen
 class ActionsBatch:
-    """Fleet answer: ``{"type":"actions","tick":42,"actions":{"1-1":{"action":"mine",...}}}``."""
+    """Fleet answer: ``{"type":"actions","tick":42,"actions":{"1-1":{"action":"mine",...}}}``.
 
-    actions: Mapping[str, Action]
+    ``actions`` maps each probe id to its action in the sim's form (`Action.to_sim`), checked
+    as `Action` is: a fleet of 100,000 probes answers in one message every tick, so no object
+    is built per action (an action with no fields of its own is one shared, read-only dict).
+    """
+
+    actions: Mapping[str, Mapping[str, Any]]
     tick: int | None = None
+
+
+#: the sim form of each action without fields of its own (``{"action":"wait"}``), shared
+_BARE_ACTIONS: dict[str, Mapping[str, Any]] = {}
+
+
+def _sim_action(act: object, pid: str) -> Mapping[str, Any]:
+    """One entry of an ``actions`` batch in the sim's form (the checks of `_parse_action`)."""
+    if isinstance(act, str):
+        act = {"action": act}
+    if not isinstance(act, dict):
+        raise MessageError("invalid", "an action must be an object", f"$.actions[{pid!r}]")
+    if len(act) == 1:
+        name = act.get("action")
+        if name is None:
+            name = act.get("type")
+        if isinstance(name, str):
+            bare = _BARE_ACTIONS.get(name)
+            if bare is not None:
+                return bare
+            if name in ACTION_NAMES:
+                _BARE_ACTIONS[name] = bare = {"type": name}
+                return bare
+    return _parse_action(act, f"$.actions[{pid!r}]").to_sim()
 
 
 def _parse_action(obj: Mapping[str, Any], path: str) -> Action:
@@ -281,15 +314,11 @@ def parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch |
         if tick is not None and (not isinstance(tick, int) or isinstance(tick, bool)):
             raise MessageError("invalid", "tick must be an integer", "$.tick")
         parsed = {}
+        match = PROBE_ID_RE.match
         for pid, act in actions.items():
-            path = f"$.actions[{pid!r}]"
-            if not PROBE_ID_RE.match(pid):
-                raise MessageError("invalid", f"bad probe id {pid!r}", path)
-            if isinstance(act, str):
-                act = {"action": act}
-            if not isinstance(act, dict):
-                raise MessageError("invalid", "an action must be an object", path)
-            parsed[pid] = _parse_action(act, path)
+            if not match(pid):
+                raise MessageError("invalid", f"bad probe id {pid!r}", f"$.actions[{pid!r}]")
+            parsed[pid] = _sim_action(act, pid)
         return ActionsBatch(parsed, tick)
     if kind is None:
         raise MessageError(
@@ -543,6 +572,11 @@ def encode_observe_batch(observations: Sequence[Mapping[str, Any]], tick: int) -
 OBSERVE_START = b'{"type":"observe","probe_id":"'
 #: the key of a split tick reply (`split_tick_reply`) that lists its observations' bytes
 OBSERVATION_PIECES = "observation_pieces"
+#: the key of a split tick reply that lists its delta groups' bytes (`split_tick_reply`)
+DELTA_GROUP_PIECES = "delta_group_pieces"
+_DELTA_LENS_KEY = b',"delta_lens":['
+_DELTA_GROUPS_KEY = b',"delta_groups":['
+_GROUP_START = b'{"observations":['
 _OBSERVATIONS_KEY = b'"observations":['
 _BORN_KEY = b'],"born":['
 
@@ -608,6 +642,10 @@ def split_tick_reply(line: bytes) -> tuple[dict[str, Any], list[bytes]] | None:
     each observation's bytes as the sim wrote them (`split_observations`). The daemon parses an
     observation only when something reads it (`core.observations.Observations`).
 
+    A reply with delta groups (the tick's ``delta``) has them, unparsed too, as a list of bytes
+    under `DELTA_GROUP_PIECES` (each ``{"observations":[...],...}`` as the sim wrote it, cut by
+    the reply's ``delta_lens``), instead of ``delta_groups``.
+
     None if the line is not laid out that way: the caller then parses it whole.
     """
     span = _observations_span(line)
@@ -617,13 +655,50 @@ def split_tick_reply(line: bytes) -> tuple[dict[str, Any], list[bytes]] | None:
     pieces = _observation_slices(line, first, end)
     if pieces is None:
         return None
+    # the delta groups come last, after "delta_lens" (the reply's own keys, before any string)
+    lens_at = line.find(_DELTA_LENS_KEY, end)
+    stop = lens_at if lens_at >= 0 else len(line)
     try:
-        reply = orjson.loads(line[:first] + line[end:])
+        if lens_at >= 0:
+            reply = orjson.loads(line[:first] + line[end:lens_at] + b"}")
+            groups_at = line.find(_DELTA_GROUPS_KEY, lens_at)
+            lens_end = line.find(b"]", lens_at)
+            if groups_at < 0 or lens_end + 1 != groups_at:
+                return None
+            lens = orjson.loads(line[lens_at + len(_DELTA_LENS_KEY) - 1 : lens_end + 1])
+            groups = _delta_groups(line, groups_at + len(_DELTA_GROUPS_KEY), lens)
+            if groups is None:
+                return None
+            reply[DELTA_GROUP_PIECES] = groups
+        else:
+            reply = orjson.loads(line[:first] + line[end:stop])
     except orjson.JSONDecodeError:
         return None
     if not isinstance(reply, dict) or reply.get("observations") != []:
         return None
     return reply, pieces
+
+
+def _delta_groups(line: bytes, pos: int, lens: object) -> list[bytes] | None:
+    """The delta groups starting at ``pos`` of ``line``, cut by their lengths."""
+    if not isinstance(lens, list):
+        return None
+    groups = []
+    for i, n in enumerate(lens):
+        if not isinstance(n, int) or n < 2:
+            return None
+        if i:
+            if line[pos : pos + 1] != b",":
+                return None
+            pos += 1
+        group = line[pos : pos + n]
+        if not group.startswith(_GROUP_START) or not group.endswith(b"}"):
+            return None
+        groups.append(group)
+        pos += n
+    if line[pos : pos + 2] != b"]}":
+        return None
+    return groups
 
 
 def probe_id_of(piece: bytes) -> str:

@@ -19,7 +19,7 @@ import orjson
 
 from .messages import OBSERVATION_PIECES
 from .observations import Observations
-from .registry import PolicyController
+from .registry import PolicyController, RemoteController
 from .simproc import SimError
 from .state import EngineState
 
@@ -83,15 +83,38 @@ class Observer:
             return "all", detail, self._listed(refs)
         wanted = set(sample)
         detail = "full" if ref_dash else "compact"
+        for remote in registry.remotes.values():
+            if remote.engine_delta and remote.detail == "full":
+                detail = "full"  # the delta groups come at the tick's detail
         for pid, ctrl in registry.assignments():
             if isinstance(ctrl, PolicyController) and ctrl.is_wait:
                 continue
+            if isinstance(ctrl, RemoteController) and ctrl.engine_delta:
+                continue  # its probes come in its delta group (`delta_request`)
             wanted.add(pid)
             if ctrl.detail == "full":
                 detail = "full"
         if len(wanted) >= len(parents):
             return "all", detail, self._listed(refs)
         return sorted(wanted), detail, self._listed(refs)
+
+    def delta_request(
+        self,
+    ) -> tuple[list[tuple[RemoteController, list[str]]], list[dict[str, Any]]]:
+        """The controllers whose delta observations the sim computes this tick, each with the
+        probes it lists, and the tick's ``delta`` groups for them, in the same order."""
+        listed: list[tuple[RemoteController, list[str]]] = []
+        groups: list[dict[str, Any]] = []
+        for ctrl in self._engine.registry.remotes.values():
+            if not ctrl.engine_delta or not ctrl.probes:
+                continue
+            probes = list(ctrl.probes)  # any order: the sim keeps it
+            listed.append((ctrl, probes))
+            group: dict[str, Any] = {"probes": probes}
+            if ctrl.whole_next:
+                group["whole"] = True
+            groups.append(group)
+        return listed, groups
 
     def _listed(self, probes: set[str]) -> list[str] | str | None:
         """A probe set as the tick's ``reference`` value."""

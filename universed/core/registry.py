@@ -94,6 +94,22 @@ class RemoteController(Controller):
     kind = "remote"
     remote_addr: str | None = None
     fleet = False
+    #: the engine asks the sim for whole observations for this controller at the next tick
+    #: (its first after a registration or a resync; see `engine_delta`)
+    whole_next = True
+
+    @property
+    def engine_delta(self) -> bool:
+        """Whether the sim computes this controller's delta observations: its probes are then
+        not observed, but sent as a delta group of the tick (`deliver_group`). A transport that
+        can send a group overrides this."""
+        return False
+
+    def deliver_group(self, tick: int, group: bytes, whole: bool) -> None:
+        """This tick's delta group for the controller's probes, as the sim wrote it
+        (``{"observations":[...whole...],"deltas":[...]}``; only ``observations`` if ``whole``);
+        docs/pipe-protocol.md "Delta groups". Must never block."""
+        raise NotImplementedError
 
     def deliver(self, tick: int, observations: Sequence[Observation]) -> None:
         """Queue this tick's observations for the agent; must never block."""

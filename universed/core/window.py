@@ -26,7 +26,7 @@ class ActionWindow:
     def __init__(self, tick: int, expected: set[str]) -> None:
         self.tick = tick
         self.expected = expected
-        self.actions: dict[str, dict[str, Any]] = {}
+        self.actions: dict[str, Mapping[str, Any]] = {}
         self.opened_at = trio.current_time()
         self.all_in = trio.Event()
         self.closed = False  # set once the tick's actions went to the sim
@@ -40,6 +40,17 @@ class ActionWindow:
         expected = self.expected
         if probe_id in expected:
             expected.discard(probe_id)
+            if not expected:
+                self.all_in.set()
+
+    def submit_many(self, actions: Mapping[str, Mapping[str, Any]]) -> None:
+        """`submit` for a batch (a fleet's ``actions``)."""
+        if self.closed or not actions:
+            return
+        self.actions.update(actions)
+        expected = self.expected
+        if expected:
+            expected.difference_update(actions)
             if not expected:
                 self.all_in.set()
 
@@ -84,6 +95,8 @@ def deliver(
     observed: Observations,
     refs: dict[str, dict[str, Any]],
     destroyed: list[str],
+    delta: Sequence[tuple[RemoteController, list[str]]] = (),
+    groups: Sequence[bytes] | None = None,
 ) -> ActionWindow:
     """Hand a tick's observations to the remote controllers (in each one's shape; a probe the
     sim gave no overlay, e.g. at compact detail, goes as it is); return the next window, which
@@ -93,11 +106,27 @@ def deliver(
     sends it (`RemoteController.deliver_wire`): the readable one straight from the sim's bytes
     (`Observations.wire`: pass-through, no parsing, no re-encoding) unless it was parsed for
     the overlay, the reference one by orjson from the merged object.
+
+    The controllers in ``delta`` (the sim computes their delta observations; each with the
+    probes its group listed) get their delta group of the tick (``groups``, the same order)
+    instead; without groups (a tick completed by a recovery) they get nothing this tick and ask
+    for whole ones at the next.
     """
     expected: set[str] = set()
     dead = set(destroyed)
     reference: dict[str, bytes] = {}
+    if delta:
+        if groups is not None and len(groups) == len(delta):
+            for (ctrl, listed), group in zip(delta, groups, strict=True):
+                ctrl.deliver_group(tick, group, ctrl.whole_next)
+                ctrl.whole_next = False
+                expected.update(listed)  # not a newborn the group did not list
+        else:
+            for ctrl, _ in delta:
+                ctrl.whole_next = True
     for ctrl in list(remotes):
+        if ctrl.engine_delta:
+            continue
         pids = [pid for pid in ctrl.probes if pid in observed]
         if not pids:
             continue

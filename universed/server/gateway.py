@@ -135,6 +135,19 @@ class AgentSession(RemoteController):
             for obs in observations:
                 self.ws.send(m.encode_observe(obs, tick))
 
+    @property
+    def engine_delta(self) -> bool:
+        """A readable delta fleet: the sim computes its deltas (`deliver_group`)."""
+        return self.delta and self.fleet and self.shape == "readable"
+
+    def deliver_group(self, tick: int, group: bytes, whole: bool) -> None:
+        """The fleet's delta group as the sim wrote it, framed as one message: an
+        ``observe_batch`` (whole: the first after a registration or resync) or an
+        ``observe_batch_delta``; the group's keys follow the envelope's as they are."""
+        self.seq += 1
+        kind = b"observe_batch" if whole else b"observe_batch_delta"
+        self.ws.send(b'{"type":"%b","tick":%d,"seq":%d,%b' % (kind, tick, self.seq, group[1:]))
+
     def deliver_wire(
         self, tick: int, observations: Sequence[Mapping[str, Any]], wires: Sequence[bytes]
     ) -> None:
@@ -204,7 +217,11 @@ class AgentSession(RemoteController):
 
     def resync(self) -> None:
         """``{"type":"resync"}``: the current observations of the connection's probes, whole
-        (the tick's observation, or none yet: then the next tick's comes whole)."""
+        (the tick's observation, or none yet: then the next tick's comes whole). A fleet whose
+        deltas the sim computes gets them whole with the next tick."""
+        if self.engine_delta:
+            self.whole_next = True
+            return
         engine = self.engine
         refs = engine.references if self.shape == "reference" else {}
         current = []
@@ -294,13 +311,12 @@ class AgentSession(RemoteController):
                     "$.tick",
                 )
                 return None
-            for pid, action in msg.actions.items():
-                if not self.engine.submit(self, pid, action.to_sim()):
-                    self.error(
-                        "not_controlled",
-                        f"this connection does not control {pid}",
-                        f"$.actions[{pid!r}]",
-                    )
+            for pid in self.engine.submit_batch(self, msg.actions):
+                self.error(
+                    "not_controlled",
+                    f"this connection does not control {pid}",
+                    f"$.actions[{pid!r}]",
+                )
         else:
             return msg
         return None
@@ -335,11 +351,20 @@ class AgentSession(RemoteController):
                 return
         shape = reg.shape
         observations = []
+        # a readable delta fleet: the sim computes its deltas, and its first observations come
+        # whole with the next tick; here each probe is only checked to be alive (no observation
+        # read per probe: 100,000 probes register at once)
+        engine_delta = reg.delta and reg.fleet and shape == "readable"
+        alive = self.engine.parents
         for index, pid in enumerate(ids):
-            obs = await self.engine.observation_of(pid, shape)
+            if engine_delta and pid in alive:
+                continue
+            obs = None if engine_delta else await self.engine.observation_of(pid, shape)
             if obs is None or obs.get("status") == "destroyed":
                 path = "$.probe_id" if reg.probe_ids is None else f"$.probe_ids[{index}]"
                 what = "unknown" if obs is None else "destroyed"
+                if engine_delta:
+                    what = "unknown or destroyed"
                 self.error("unknown_probe", f"probe {pid} is {what}", path)
                 return
             observations.append(obs)
@@ -368,7 +393,10 @@ class AgentSession(RemoteController):
         for pid in ids:
             self.registry.assign(pid, self)
         self.ws.send(m.encode_registered(reg, ids))
+        self.whole_next = True
         live = [o for o in observations if o.get("status") != "destroyed"]
+        if self.engine_delta:
+            return  # its whole observations come with the next tick (`deliver_group`)
         if live:
             for o in live:
                 self.engine.expect(o["probe_id"])

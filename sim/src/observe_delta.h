@@ -1,0 +1,55 @@
+/* observe_delta.h -- observations as deltas: each probe's observation compared with the last one
+ * written for it, field by field, so that a fleet of 100,000 probes can be observed every tick
+ * (docs/pipe-protocol.md "Delta groups").
+ *
+ * The cache holds the text of the last observation written per probe, with the tick, detail and
+ * generation it was written at. A probe's entry is a valid base only if it was written at the
+ * previous tick, at the same detail, in the same generation (restore, load and scenario start a
+ * new one); otherwise the probe's observation is written whole. The cache is output state, never
+ * simulation state: it is not hashed, saved or snapshotted, and a new process starts empty (so
+ * its first delta tick is whole). */
+#ifndef OBSERVE_DELTA_H
+#define OBSERVE_DELTA_H
+
+#include "json.h"
+#include "world.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct delta_field {
+    uint32_t key, klen; /* the key with its quotes: offset, bytes */
+    uint32_t val, vlen; /* the value: offset, bytes */
+} delta_field;
+
+typedef struct delta_entry {
+    uint64_t tick; /* the tick the text was written at (0: never) */
+    uint64_t gen;  /* the cache generation it was written in */
+    int flags;     /* observe_probe flags it was written with */
+    uint32_t len;  /* text bytes */
+    uint32_t cap;  /* allocated */
+    char *text;    /* the observation as written */
+    delta_field *fields; /* its top-level fields (NULL: not split yet) */
+    int n_fields;        /* how many */
+} delta_entry;
+
+typedef struct delta_cache {
+    delta_entry *e;  /* by probe index */
+    uint32_t n;      /* entries allocated */
+    uint64_t gen;    /* current generation */
+    jbuf scratch;    /* the observation being compared */
+} delta_cache;
+
+void delta_cache_init(delta_cache *c);
+void delta_cache_free(delta_cache *c);
+/* Every entry stops being a base (the world was replaced: restore, load, scenario). */
+void delta_cache_invalidate(delta_cache *c);
+
+/* Write probe idx's observation of this tick (observe_probe with flags): whole (with "tick"
+ * added) to wholes if `whole` is set or there is no valid base, else its delta
+ * {"probe_id","changed":{top-level fields whose bytes changed},"removed":[keys gone]} to deltas.
+ * The probe's entry becomes this observation. Returns -1 on out of memory (the buffers' oom set). */
+int observe_delta_probe(delta_cache *c, jbuf *wholes, jbuf *deltas, world *w, uint32_t idx, int flags,
+                        int whole);
+
+#endif
