@@ -130,38 +130,63 @@ int uv_neighbor(uv *u, uint32_t slot, uint32_t k, int32_t out[4]) {
 
 /* ------------------------------------------------------------ actions */
 
-/* p rounded to an integer in [lo, hi], or -1 if it is not finite or outside. */
-static int param_int(const float *params, uint32_t slot, int which, int lo, int hi) {
+/* Parameter `which` of slot rounded to an integer in [lo, hi] into *out: 0, or -1 if it is not
+ * finite or outside. */
+static int param_int(const float *params, uint32_t slot, int which, int lo, int hi, int *out) {
     float v = params ? params[(size_t)slot * UV_PARAMS + (size_t)which] : 0.0f;
     if (!isfinite(v)) return -1;
     double r = floor((double)v + 0.5);
     if (r < lo || r > hi) return -1;
-    return (int)r;
+    *out = (int)r;
+    return 0;
+}
+
+static float param_raw(const float *params, uint32_t slot, int which) {
+    return params ? params[(size_t)slot * UV_PARAMS + (size_t)which] : 0.0f;
+}
+
+/* A probe slot parameter as the action's probe target ("1-(slot+1)"). */
+static int param_probe(const float *params, uint32_t slot, int which, action *a) {
+    int v;
+    if (param_int(params, slot, which, 0, UV_SLOT_MAX, &v)) return -1;
+    a->target_hi = PROBE_ID_HI;
+    a->target_lo = (uint64_t)v + 1;
+    return 0;
+}
+
+/* A token parameter as the action's text: its decimal digits. */
+static int param_text(const float *params, uint32_t slot, int which, action *a) {
+    int v;
+    if (param_int(params, slot, which, 0, UV_TOKEN_MAX, &v)) return -1;
+    snprintf(a->text, sizeof a->text, "%d", v);
+    return 0;
 }
 
 /* The engine action of a vectorized one. Returns 0, 1 for wait (no action), -1 malformed. */
 static int resolve(uv *u, uint32_t slot, int32_t id, const float *params, action *a) {
     memset(a, 0, sizeof *a);
     a->res = -1;
-    static const uint8_t kinds[UV_N_ACTIONS] = {A_WAIT, A_SURVEY, A_MINE, A_REPAIR, A_NAVIGATE, A_ORBIT,
-                                                A_LAND, A_LAUNCH, A_SCAN, A_TRAVEL, A_REPLICATE,
-                                                A_RESEARCH, A_BUILD};
+    static const uint8_t kinds[UV_N_ACTIONS] = {
+        A_WAIT, A_SURVEY, A_MINE, A_REPAIR, A_NAVIGATE, A_ORBIT, A_LAND, A_LAUNCH, A_SCAN, A_TRAVEL,
+        A_REPLICATE, A_RESEARCH, A_BUILD,
+        /* version 2: the social actions */
+        A_SEND_MESSAGE, A_PLACE_BEACON, A_TRADE, A_CLAIM, A_REVOKE, A_PROPOSE, A_VOTE, A_SHARE_TECH};
     if (id == 0) return 1;
     a->kind = kinds[id];
     const probe *p = &u->w.p[slot];
     int v;
     switch (a->kind) {
     case A_MINE:
-        if ((v = param_int(params, slot, 0, 0, RES_COUNT - 1)) < 0) return -1;
+        if (param_int(params, slot, 0, 0, RES_COUNT - 1, &v)) return -1;
         a->res = (int8_t)v;
         break;
     case A_NAVIGATE:
-        if ((v = param_int(params, slot, 0, 0, GALAXY_MAX_BODIES - 1)) < 0) return -1;
+        if (param_int(params, slot, 0, 0, GALAXY_MAX_BODIES - 1, &v)) return -1;
         a->target_hi = p->sys_hi;
         a->target_lo = p->sys_lo | (uint64_t)(v + 1);
         break;
     case A_TRAVEL: {
-        if ((v = param_int(params, slot, 0, 0, UV_NEIGH - 1)) < 0) return -1;
+        if (param_int(params, slot, 0, 0, UV_NEIGH - 1, &v)) return -1;
         const uv_neigh *e = neigh_of(u, p);
         if (e && (uint32_t)v < e->n) {
             a->target_hi = e->hi[v];
@@ -170,14 +195,42 @@ static int resolve(uv *u, uint32_t slot, int32_t id, const float *params, action
         break;
     }
     case A_RESEARCH:
-        if ((v = param_int(params, slot, 0, 0, TECH_COUNT - 1)) < 0) return -1;
+        if (param_int(params, slot, 0, 0, TECH_COUNT - 1, &v)) return -1;
         a->arg = (uint8_t)v;
         break;
     case A_BUILD:
-        if ((v = param_int(params, slot, 0, 0, STRUCT_COUNT - 1)) < 0) return -1;
+        if (param_int(params, slot, 0, 0, STRUCT_COUNT - 1, &v)) return -1;
         a->arg = (uint8_t)v;
         break;
-    default: break;
+    case A_SEND_MESSAGE:
+        if (param_int(params, slot, 0, -1, UV_SLOT_MAX, &v) || param_text(params, slot, 1, a)) return -1;
+        if (v < 0) a->broadcast = 1;
+        else param_probe(params, slot, 0, a);
+        break;
+    case A_PLACE_BEACON:
+    case A_PROPOSE:
+        if (param_text(params, slot, 0, a)) return -1;
+        break;
+    case A_TRADE: {
+        double kg = (double)param_raw(params, slot, 2);
+        if (param_probe(params, slot, 0, a) || param_int(params, slot, 1, 0, RES_COUNT - 1, &v) ||
+            !(kg > 0 && kg <= 1e12)) /* the pipe's range; NaN fails too */
+            return -1;
+        a->res = (int8_t)v;
+        a->amount = kg;
+        break;
+    }
+    case A_VOTE:
+        if (param_int(params, slot, 0, 0, UV_TOKEN_MAX, &v)) return -1;
+        a->proposal = v ? (uint64_t)v : u->w.n_pr; /* 0: the latest (none yet: 0, unknown) */
+        if (param_int(params, slot, 1, 0, 1, &v)) return -1;
+        a->arg = (uint8_t)v;
+        break;
+    case A_SHARE_TECH:
+        if (param_probe(params, slot, 0, a) || param_int(params, slot, 1, 0, TECH_COUNT - 1, &v)) return -1;
+        a->arg = (uint8_t)v;
+        break;
+    default: break; /* no parameters */
     }
     return 0;
 }
@@ -210,6 +263,32 @@ int uv_describe(uv *u, uint32_t slot, int32_t id, const float *params, char *out
             break;
         case A_BUILD:
             n = snprintf(out, cap, "{\"type\":\"%s\",\"structure_type\":%u}", name, (unsigned)a.arg);
+            break;
+        case A_SEND_MESSAGE:
+            if (a.broadcast)
+                n = snprintf(out, cap, "{\"type\":\"%s\",\"target\":\"broadcast\",\"content\":\"%s\"}", name, a.text);
+            else
+                n = snprintf(out, cap, "{\"type\":\"%s\",\"target\":\"%" PRIu64 "-%" PRIu64 "\",\"content\":\"%s\"}",
+                             name, a.target_hi, a.target_lo, a.text);
+            break;
+        case A_PLACE_BEACON:
+            n = snprintf(out, cap, "{\"type\":\"%s\",\"message\":\"%s\"}", name, a.text);
+            break;
+        case A_PROPOSE:
+            n = snprintf(out, cap, "{\"type\":\"%s\",\"text\":\"%s\"}", name, a.text);
+            break;
+        case A_TRADE: /* %.17g: the pipe parses back the very same double */
+            n = snprintf(out, cap,
+                         "{\"type\":\"%s\",\"target\":\"%" PRIu64 "-%" PRIu64 "\",\"resource\":\"%s\",\"amount\":%.17g}",
+                         name, a.target_hi, a.target_lo, galaxy_resource_names[a.res], a.amount);
+            break;
+        case A_VOTE:
+            n = snprintf(out, cap, "{\"type\":\"%s\",\"proposal\":%" PRIu64 ",\"favor\":%s}", name, a.proposal,
+                         a.arg ? "true" : "false");
+            break;
+        case A_SHARE_TECH:
+            n = snprintf(out, cap, "{\"type\":\"%s\",\"target\":\"%" PRIu64 "-%" PRIu64 "\",\"domain\":%u}", name,
+                         a.target_hi, a.target_lo, (unsigned)a.arg);
             break;
         default:
             n = snprintf(out, cap, "{\"type\":\"%s\"}", name);

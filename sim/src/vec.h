@@ -6,16 +6,28 @@
  * results go out to caller-provided arrays (probe slot i is probe id "1-(i+1)"; slots are never
  * reused, a destroyed probe keeps its slot with alive = 0).
  *
- * Action encoding (UV_ACTION_VERSION 1), params p0..p3 (unused ones ignored):
+ * Action encoding (UV_ACTION_VERSION 2; version 1 is ids 0-12, which keep their meaning),
+ * params p0..p3 (unused ones ignored; integer parameters are rounded to the nearest integer):
  *   0 wait (no action at all; the probe continues its activity)   1 survey
  *   2 mine (p0 resource 0-8)       3 repair          4 navigate_to_body (p0 body index in system)
  *   5 enter_orbit                  6 land            7 launch          8 scan
  *   9 travel_to_system (p0 neighbour slot 0..UV_NEIGH-1 of the observation)
  *  10 replicate                   11 research (p0 tech domain 0-9)
  *  12 build_structure (p0 structure type 0-5)
+ * Version 2 adds the social actions. A probe target is a slot (0..UV_SLOT_MAX, probe id
+ * "1-(slot+1)"); a text (message, beacon, proposal) is a token 0..UV_TOKEN_MAX, sent as its
+ * decimal digits:
+ *  13 send_message (p0 target slot, -1 broadcast; p1 token)
+ *  14 place_beacon (p0 token)
+ *  15 trade (p0 target slot; p1 resource 0-8; p2 amount in kg, > 0 and <= 1e12, not rounded)
+ *  16 claim_system                17 revoke_claim
+ *  18 propose (p0 token)
+ *  19 vote (p0 proposal id, 0 = the latest proposal at the start of the tick; p1 favor 0/1)
+ *  20 share_tech (p0 target slot; p1 tech domain 0-9)
  * A parameter outside its range (or not finite) makes the action malformed: the probe waits and
  * its last action is recorded as rejected (exactly what the pipe does with a malformed action).
- * A navigate/travel target that does not exist is rejected by the engine as in the pipe.
+ * A target that does not exist (a body, a neighbour, a probe slot, a proposal) is rejected by the
+ * engine as in the pipe.
  *
  * Observation features (UV_FEATURE_VERSION 1, UV_FEATURES float32 per probe) and reward
  * components (UV_REWARD_VERSION 1, UV_REWARDS float32 per probe): see the UV_F_* and UV_R_*
@@ -27,11 +39,14 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define UV_ACTION_VERSION 1
+#define UV_ACTION_VERSION 2
 #define UV_FEATURE_VERSION 1
 #define UV_REWARD_VERSION 1
 #define UV_PARAMS 4
-#define UV_N_ACTIONS 13
+#define UV_N_ACTIONS 21
+#define UV_N_ACTIONS_V1 13 /* ids 0-12: the physical actions of version 1 */
+#define UV_SLOT_MAX 16777215 /* 2^24 - 1: the largest integer a float32 parameter holds exactly */
+#define UV_TOKEN_MAX 16777215
 #define UV_NEIGH 4
 #define UV_NEIGH_RANGE_LY 15.0
 #define UV_FEATURES 64

@@ -162,7 +162,7 @@ int main(void) {
     CHECK(uv_step(u, acts, params, n, rew, born, &nb, died, &nb, cap) == -3);
     uv_hash(u, &h1);
     CHECK(h0 == h1 && uv_tick(u) == 400);
-    CHECK(uv_describe(u, n, 1, NULL, line, sizeof line) == -1 && uv_describe(u, 0, 13, NULL, line, sizeof line) == -1);
+    CHECK(uv_describe(u, n, 1, NULL, line, sizeof line) == -1 && uv_describe(u, 0, UV_N_ACTIONS, NULL, line, sizeof line) == -1);
     /* everybody waits: the pipe's empty tick */
     CHECK(uv_step(u, NULL, NULL, 0, NULL, NULL, NULL, NULL, NULL, cap) == 0);
     pipe_cmd(&P, "{\"cmd\":\"tick\",\"observe\":\"none\"}");

@@ -12,10 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from .vec import (
+    ACTION_ENCODING_VERSION,
     ACTIONS,
     FEATURE_NAMES,
     FEATURES,
     N_ACTIONS,
+    N_ACTIONS_V1,
     PARAMS,
     REWARD_NAMES,
     REWARDS,
@@ -27,9 +29,11 @@ from .vec import (
 
 __all__ = [
     "ACTIONS",
+    "ACTION_ENCODING_VERSION",
     "FEATURES",
     "FEATURE_NAMES",
     "N_ACTIONS",
+    "N_ACTIONS_V1",
     "PARAMS",
     "REWARDS",
     "REWARD_NAMES",

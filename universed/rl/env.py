@@ -6,11 +6,15 @@ that step's returned dicts (its first observation, reward 0); a destroyed probe 
 truncated. A child born and destroyed in the same step, or born in the step that ends the
 episode, never becomes an agent. The population is open-ended, so ``possible_agents`` is every
 agent the episode has had so far (it grows with births); ``max_probes`` (the engine's cap on live
-probes) bounds it.
+probes) bounds it. ``max_agents`` (optional) fixes the set of agent ids to ``"1-1"`` ..
+``"1-{max_agents}"``: the step whose births would go beyond it ends the episode (truncation), as
+RLlib needs every agent id up front.
 
 Spaces: observation ``Box(-inf, inf, (64,), float32)``, the feature row of docs/research.md;
-action ``MultiDiscrete([13, 24])``: an action id and its one integer parameter (resource, body
-index, neighbour slot, tech domain or structure type; ignored by the others).
+action ``MultiDiscrete([13, 24])``: an action id of the physical actions (ids 0-12, action
+encoding 1) and its one integer parameter (resource, body index, neighbour slot, tech domain or
+structure type; ignored by the others). The social actions of encoding 2 (ids 13-20) take probe
+slots, tokens and amounts that one small parameter cannot carry: use ``VecUniverse`` for them.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
     ) from exc
 
 from .rewards import DEFAULT_REWARD, weights_of
-from .vec import FEATURES, N_ACTIONS, PARAMS, VecUniverse
+from .vec import FEATURES, N_ACTIONS_V1, PARAMS, VecUniverse
 
 __all__ = ["ACTION_PARAM_MAX", "UniverseParallelEnv", "parallel_env"]
 
@@ -48,6 +52,7 @@ class UniverseParallelEnv(ParallelEnv):  # type: ignore[misc]
         max_probes: int = 1000,
         engine_config: Mapping[str, float] | None = None,
         render_mode: str | None = None,
+        max_agents: int | None = None,
     ) -> None:
         if isinstance(probes, bool) or not isinstance(probes, int):
             raise TypeError(f"probes must be an integer, got {type(probes).__name__}")
@@ -59,6 +64,12 @@ class UniverseParallelEnv(ParallelEnv):  # type: ignore[misc]
             raise ValueError(f"max_probes must be a positive integer, got {max_probes!r}")
         if render_mode is not None:
             raise ValueError(f"no render modes; got render_mode={render_mode!r}")
+        if max_agents is not None and (
+            isinstance(max_agents, bool) or not isinstance(max_agents, int) or max_agents < probes
+        ):
+            raise ValueError(
+                f"max_agents must be an integer >= probes ({probes}), got {max_agents!r}"
+            )
         self._reward_fn: Callable[[np.ndarray, np.ndarray], Any] | None = None
         if callable(reward):
             self._reward_fn = reward
@@ -68,10 +79,11 @@ class UniverseParallelEnv(ParallelEnv):  # type: ignore[misc]
         self.seed = seed
         self.probes = probes
         self.max_cycles = max_cycles
+        self.max_agents = max_agents
         self.engine_config = {"max_probes": float(max_probes), **dict(engine_config or {})}
         self.render_mode = render_mode
         self._obs_space = spaces.Box(-np.inf, np.inf, (FEATURES,), np.float32)
-        self._act_space = spaces.MultiDiscrete([N_ACTIONS, ACTION_PARAM_MAX])
+        self._act_space = spaces.MultiDiscrete([N_ACTIONS_V1, ACTION_PARAM_MAX])
         self._names: list[str] = []
         self.universe: VecUniverse | None = None
         self._new_universe()  # validates the engine config now, not at the first reset
@@ -160,13 +172,15 @@ class UniverseParallelEnv(ParallelEnv):  # type: ignore[misc]
                     "each action must be [action id, parameter] (MultiDiscrete([13, 24])); got "
                     f"an array of shape {vals.shape} and dtype {vals.dtype}"
                 )
-            if (vals[:, 0] < 0).any() or (vals[:, 0] >= N_ACTIONS).any():
-                raise ValueError(f"action ids must be in 0..{N_ACTIONS - 1}")
+            if (vals[:, 0] < 0).any() or (vals[:, 0] >= N_ACTIONS_V1).any():
+                raise ValueError(f"action ids must be in 0..{N_ACTIONS_V1 - 1}")
             acts[slots] = vals[:, 0]
             params[slots, 0] = vals[:, 1]
         res = u.step(acts, params)
         self._steps += 1
-        truncate = self._steps >= self.max_cycles
+        truncate = self._steps >= self.max_cycles or (
+            self.max_agents is not None and u.n_probes > self.max_agents
+        )
         # a child joins as an agent in the step it is born, unless it never lives to act: born
         # and destroyed in the same step, or born in the step that ends the episode
         born = res.born.astype(np.int64)
@@ -209,5 +223,5 @@ class UniverseParallelEnv(ParallelEnv):  # type: ignore[misc]
 
 def parallel_env(**config: Any) -> UniverseParallelEnv:
     """``parallel_env(seed=42, probes=1, max_cycles=1000, reward="growth", max_probes=1000,
-    engine_config=None)``: see docs/research.md."""
+    engine_config=None, max_agents=None)``: see docs/research.md."""
     return UniverseParallelEnv(**config)

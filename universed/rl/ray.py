@@ -97,7 +97,12 @@ def run_universe(
 
 
 def make_rllib_env(config: dict[str, Any] | None = None) -> Any:
-    """An RLlib MultiAgentEnv over ``parallel_env(**config)`` (RLlib's EnvContext is a dict)."""
+    """An RLlib MultiAgentEnv over ``parallel_env(**config)`` (RLlib's EnvContext is a dict).
+
+    RLlib (new API stack) wants every agent id up front, while probe slots are never reused: the
+    agent ids are ``"1-1"`` .. ``"1-{max_agents}"`` and the step whose births would go beyond
+    them ends the episode (truncation; ``max_agents`` defaults to 4 x max(probes, max_probes)).
+    """
     from ray.rllib.env.multi_agent_env import MultiAgentEnv
 
     from .env import UniverseParallelEnv
@@ -107,12 +112,15 @@ def make_rllib_env(config: dict[str, Any] | None = None) -> Any:
 
         def __init__(self, cfg: dict[str, Any]) -> None:
             super().__init__()  # type: ignore[no-untyped-call]
+            cfg = dict(cfg)
+            if cfg.get("max_agents") is None:
+                cap = max(int(cfg.get("max_probes", 1000)), int(cfg.get("probes", 1)))
+                cfg["max_agents"] = 4 * cap
             self.par = UniverseParallelEnv(**cfg)
             self.observation_space = self.par.observation_space("1-1")
             self.action_space = self.par.action_space("1-1")
-            # RLlib wants the agent ids up front: every slot the population cap allows
-            cap = int(self.par.engine_config["max_probes"])
-            self.possible_agents = [f"1-{i + 1}" for i in range(max(cap, self.par.probes))]
+            assert self.par.max_agents is not None
+            self.possible_agents = [f"1-{i + 1}" for i in range(self.par.max_agents)]
             self.agents = []
             self.observation_spaces = dict.fromkeys(self.possible_agents, self.observation_space)
             self.action_spaces = dict.fromkeys(self.possible_agents, self.action_space)
@@ -131,10 +139,9 @@ def make_rllib_env(config: dict[str, Any] | None = None) -> Any:
         def step(self, action_dict: dict[Any, Any]) -> Any:
             obs, rew, term, trunc, infos = self.par.step(action_dict)
             self.agents = list(self.par.agents)
-            term["__all__"] = not self.par.agents and not any(trunc.values())
-            trunc["__all__"] = any(trunc.values())
-            if not self.par.agents:
-                term["__all__"] = not trunc["__all__"]
+            truncated = any(trunc.values())
+            term["__all__"] = not self.par.agents and not truncated  # everybody destroyed
+            trunc["__all__"] = truncated
             return obs, rew, term, trunc, infos
 
     return UniverseMultiAgentEnv(dict(config or {}))

@@ -28,9 +28,11 @@ except ImportError as exc:  # pragma: no cover - the extra is missing
 
 __all__ = [
     "ACTIONS",
+    "ACTION_ENCODING_VERSION",
     "FEATURES",
     "FEATURE_NAMES",
     "N_ACTIONS",
+    "N_ACTIONS_V1",
     "PARAMS",
     "REWARDS",
     "REWARD_NAMES",
@@ -42,12 +44,15 @@ __all__ = [
 
 LIBRARY = "libuniverse.so"
 PARAMS = 4
-N_ACTIONS = 13
+N_ACTIONS = 21  # ids 0..20 (action encoding 2)
+N_ACTIONS_V1 = 13  # ids 0..12: the physical actions of encoding 1, unchanged in 2
+SLOT_MAX = TOKEN_MAX = 2**24 - 1  # the largest integer a float32 parameter holds exactly
 FEATURES = 64
 REWARDS = 8
 NEIGH = 4
 # feature, action, reward encodings (vec.h: UV_*_VERSION); the library must match
-VERSION = {"features": 1, "actions": 1, "rewards": 1}
+VERSION = {"features": 1, "actions": 2, "rewards": 1}
+ACTION_ENCODING_VERSION = VERSION["actions"]
 
 ACTIONS = (
     "wait",
@@ -63,6 +68,15 @@ ACTIONS = (
     "replicate",
     "research",
     "build_structure",
+    # action encoding 2: the social actions (parameters in docs/research.md)
+    "send_message",
+    "place_beacon",
+    "trade",
+    "claim_system",
+    "revoke_claim",
+    "propose",
+    "vote",
+    "share_tech",
 )
 RESOURCES = (
     "iron",
@@ -267,7 +281,12 @@ class VecUniverse:
 
     ``probes`` is the population at start (Bob plus clones, like ``universe-sim --populate``);
     ``config`` takes the pipe's ``config`` keys (``max_probes``, ``replication_time_scale``, ...).
+    Actions follow action encoding ``ACTION_ENCODING_VERSION`` (2: ids 0-12 as in 1, plus the
+    social actions 13-20; docs/research.md).
     """
+
+    ACTION_ENCODING_VERSION = ACTION_ENCODING_VERSION
+    ACTIONS = ACTIONS
 
     def __init__(
         self,
