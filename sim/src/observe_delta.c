@@ -19,6 +19,7 @@ void delta_cache_free(delta_cache *c) {
     }
     free(c->e);
     jb_free(&c->scratch);
+    free(c->fields);
     memset(c, 0, sizeof *c);
 }
 
@@ -102,8 +103,14 @@ static int fields_of(const char *t, size_t n, field *out) {
     return k;
 }
 
+static int same_bytes(const char *a, const char *b, uint32_t n) {
+    for (uint32_t i = 0; i < n; i++)
+        if (a[i] != b[i]) return 0;
+    return 1;
+}
+
 static int same_key(const char *a, const field *fa, const char *b, const field *fb) {
-    return fa->klen == fb->klen && !memcmp(a + fa->key, b + fb->key, fa->klen);
+    return fa->klen == fb->klen && same_bytes(a + fa->key, b + fb->key, fa->klen);
 }
 
 static int is_envelope(const char *t, const field *f) {
@@ -113,29 +120,110 @@ static int is_envelope(const char *t, const field *f) {
            (f->klen == 6 && !memcmp(t + f->key, "\"tick\"", 6));
 }
 
-static int keep(delta_entry *e, const jbuf *s, uint64_t tick, uint64_t gen, int flags, const field *f, int nf) {
-    if (s->len > e->cap) {
-        size_t cap = s->len + s->len / 4 + 64;
-        char *nt = realloc(e->text, cap);
-        if (!nt) return -1;
-        e->text = nt;
-        e->cap = (uint32_t)cap;
-    }
-    memcpy(e->text, s->p, s->len);
+/* The entry becomes the observation just written: the scratch buffer and field list are swapped
+ * with the entry's (no copy; the scratch takes the old ones for the next probe). */
+static int keep(delta_cache *c, delta_entry *e, uint64_t tick, int flags, int nf) {
+    jbuf *s = &c->scratch;
+    char *old = e->text;
+    size_t old_cap = e->cap;
+    if (s->len > UINT32_MAX || s->cap > UINT32_MAX) return -1;
+    e->text = s->p;
+    e->cap = (uint32_t)s->cap;
     e->len = (uint32_t)s->len;
-    e->tick = tick;
-    e->gen = gen;
-    e->flags = flags;
-    e->n_fields = -1;
-    if (nf >= 0) {
-        if (!e->fields) {
-            e->fields = malloc(MAX_FIELDS * sizeof *e->fields);
-            if (!e->fields) return -1;
-        }
-        memcpy(e->fields, f, (size_t)nf * sizeof *f);
-        e->n_fields = nf;
+    s->p = old;
+    s->cap = old_cap;
+    s->len = 0;
+    if (!e->fields) {
+        e->fields = malloc(MAX_FIELDS * sizeof *e->fields);
+        if (!e->fields) return -1;
     }
+    delta_field *f = e->fields;
+    e->fields = c->fields;
+    c->fields = f;
+    e->n_fields = nf;
+    e->tick = tick;
+    e->gen = c->gen;
+    e->flags = flags;
     return 0;
+}
+
+/* Bytes t[0..n) and o[0..m) have in common at the start. */
+static size_t common_prefix(const char *t, size_t n, const char *o, size_t m) {
+    size_t lim = n < m ? n : m, i = 0;
+    while (i + 8 <= lim) {
+        uint64_t x, y;
+        memcpy(&x, t + i, 8);
+        memcpy(&y, o + i, 8);
+        if (x != y) break;
+        i += 8;
+    }
+    while (i < lim && t[i] == o[i]) i++;
+    return i;
+}
+
+/* Bytes they have in common at the end, at most lim. */
+static size_t common_suffix(const char *t, size_t n, const char *o, size_t m, size_t lim) {
+    size_t i = 0;
+    while (i + 8 <= lim) {
+        uint64_t x, y;
+        memcpy(&x, t + n - i - 8, 8);
+        memcpy(&y, o + m - i - 8, 8);
+        if (x != y) break;
+        i += 8;
+    }
+    while (i < lim && t[n - i - 1] == o[m - i - 1]) i++;
+    return i;
+}
+
+/* The fields of t from `from` (just after a value, or after '{') up to `to` (where the first
+ * field of the unchanged tail begins, or the closing '}'); -1 if they do not end exactly there. */
+static int fields_between(const char *t, size_t n, size_t from, size_t to, field *out, int room) {
+    size_t i = from;
+    int k = 0;
+    while (i < to) {
+        if (t[i] == ',') i++;
+        if (k == room || i >= n || t[i] != '"') return -1;
+        size_t kend = string_end(t, n, i);
+        if (kend >= n || t[kend] != ':') return -1;
+        size_t vend = value_end(t, n, kend + 1);
+        out[k].key = (uint32_t)i;
+        out[k].klen = (uint32_t)(kend - i);
+        out[k].val = (uint32_t)(kend + 1);
+        out[k].vlen = (uint32_t)(vend - kend - 1);
+        k++;
+        i = vend;
+    }
+    return i == to ? k : -1;
+}
+
+/* The new text's fields (into now) from the old text's (before, nb) where only [d1, n - suf) of
+ * the new text differs from the old: the fields wholly before the change keep their offsets, those
+ * wholly in the common tail are shifted, and only those between are scanned. *m0, *m1: the range
+ * of `now` that was scanned; *b1: the first old field of the tail. -1 if it does not line up. */
+static int fields_from_base(const char *t, size_t n, size_t m, const field *before, int nb, size_t d1, size_t suf,
+                            field *now, int *m0, int *m1, int *b1) {
+    int i0 = 0;
+    while (i0 < nb && (size_t)before[i0].val + before[i0].vlen <= d1) i0++;
+    int i1 = i0;
+    while (i1 < nb && (size_t)before[i1].key < m - suf) i1++;
+    /* the tail must start after the change in the new text too */
+    size_t from = i0 ? (size_t)before[i0 - 1].val + before[i0 - 1].vlen : 1;
+    long long shift = (long long)n - (long long)m;
+    size_t to = i1 < nb ? (size_t)((long long)before[i1].key + shift) - 1 : n - 1;
+    if (i1 < nb && (long long)before[i1].key + shift < (long long)(n - suf)) return -1;
+    memcpy(now, before, (size_t)i0 * sizeof *now);
+    int k = fields_between(t, n, from, to, now + i0, MAX_FIELDS - (nb - i1) - i0);
+    if (k < 0) return -1;
+    for (int j = i1; j < nb; j++) {
+        field f = before[j];
+        f.key = (uint32_t)((long long)f.key + shift);
+        f.val = (uint32_t)((long long)f.val + shift);
+        now[i0 + k + (j - i1)] = f;
+    }
+    *m0 = i0;
+    *m1 = i0 + k;
+    *b1 = i1;
+    return i0 + k + (nb - i1);
 }
 
 int observe_delta_probe(delta_cache *c, jbuf *wholes, jbuf *deltas, world *w, uint32_t idx, int flags,
@@ -152,50 +240,76 @@ int observe_delta_probe(delta_cache *c, jbuf *wholes, jbuf *deltas, world *w, ui
         wholes->oom = 1;
         return -1;
     }
-    field now[MAX_FIELDS];
-    int n_now = fields_of(s->p, s->len, now);
-    int based = !whole && e->tick && e->tick + 1 == w->tick && e->gen == c->gen && e->flags == flags;
+    if (!c->fields) {
+        c->fields = malloc(MAX_FIELDS * sizeof *c->fields);
+        if (!c->fields) {
+            wholes->oom = 1;
+            return -1;
+        }
+    }
+    field *now = c->fields;
+    const char *t = s->p, *o = e->text;
+    size_t n = s->len, m = e->len;
+    int based = !whole && e->tick && e->tick + 1 == w->tick && e->gen == c->gen && e->flags == flags && e->fields &&
+                e->n_fields >= 0;
     const field *before = e->fields;
-    int n_before = based && before ? e->n_fields : -1;
+    int n_before = based ? e->n_fields : -1;
+    int n_now = -1, m0 = 0, m1 = 0, b1 = 0;
+    if (based) {
+        /* only the middle of the text changed, usually one or two fields (energy, events, ...) */
+        size_t d1 = common_prefix(t, n, o, m);
+        size_t lim = (n < m ? n : m) - d1;
+        size_t suf = common_suffix(t, n, o, m, lim);
+        n_now = fields_from_base(t, n, m, before, n_before, d1, suf, now, &m0, &m1, &b1);
+        if (n_now >= 0) c->n_short++;
+    }
+    if (n_now < 0) { /* scan it all: the first time, or a layout the shortcut does not follow */
+        n_now = fields_of(t, n, now);
+        m0 = 0;
+        m1 = n_now;
+        b1 = n_before;
+        if (n_before >= 0) c->n_scanned++;
+    }
     if (n_now < 0 || n_before < 0) { /* whole, with the tick added */
+        c->n_whole++;
         jb_sep(wholes);
-        jb_raw(wholes, s->p, s->len - 1);
+        jb_raw(wholes, t, n - 1);
         jb_key(wholes, "tick");
         jb_u64(wholes, w->tick);
         jb_putc(wholes, '}');
     } else {
+        /* fields outside [m0, m1) are byte for byte the old ones; compare those inside with the
+         * old fields [m0, b1) by key (the same position first) */
         jb_sep(deltas);
         jb_puts(deltas, "{\"probe_id\":");
         jb_id(deltas, PROBE_ID_HI, (uint64_t)idx + 1);
         jb_key(deltas, "changed");
         jb_putc(deltas, '{');
-        const char *t = s->p, *o = e->text;
-        for (int i = 0; i < n_now; i++) {
+        for (int i = m0; i < m1; i++) {
             if (is_envelope(t, &now[i])) continue;
-            /* fields keep their order: the same index first, else a search */
             const field *prev = NULL;
-            if (i < n_before && same_key(t, &now[i], o, &before[i])) prev = &before[i];
+            if (i < b1 && same_key(t, &now[i], o, &before[i])) prev = &before[i];
             else
-                for (int j = 0; j < n_before && !prev; j++)
+                for (int j = m0; j < b1 && !prev; j++)
                     if (same_key(t, &now[i], o, &before[j])) prev = &before[j];
-            if (prev && prev->vlen == now[i].vlen && !memcmp(t + now[i].val, o + prev->val, now[i].vlen)) continue;
+            if (prev && prev->vlen == now[i].vlen && same_bytes(t + now[i].val, o + prev->val, now[i].vlen)) continue;
             jb_sep(deltas);
             jb_raw(deltas, t + now[i].key, (size_t)now[i].klen + 1 + now[i].vlen);
         }
         jb_putc(deltas, '}');
         jb_key(deltas, "removed");
         jb_putc(deltas, '[');
-        for (int j = 0; j < n_before; j++) {
+        for (int j = m0; j < b1; j++) {
             if (is_envelope(o, &before[j])) continue;
-            int found = j < n_now && same_key(o, &before[j], t, &now[j]);
-            for (int i = 0; i < n_now && !found; i++) found = same_key(o, &before[j], t, &now[i]);
+            int found = j < m1 && same_key(o, &before[j], t, &now[j]);
+            for (int i = m0; i < m1 && !found; i++) found = same_key(o, &before[j], t, &now[i]);
             if (found) continue;
             jb_sep(deltas);
             jb_raw(deltas, o + before[j].key, before[j].klen);
         }
         jb_puts(deltas, "]}");
     }
-    if (keep(e, s, w->tick, c->gen, flags, now, n_now)) {
+    if (keep(c, e, w->tick, flags, n_now)) {
         wholes->oom = 1;
         return -1;
     }

@@ -38,6 +38,10 @@ typedef struct delta_cache {
     uint32_t n;      /* entries allocated */
     uint64_t gen;    /* current generation */
     jbuf scratch;    /* the observation being compared */
+    delta_field *fields; /* its top-level fields */
+    uint64_t n_whole;    /* observations written whole */
+    uint64_t n_short;    /* deltas found by scanning only the changed middle */
+    uint64_t n_scanned;  /* deltas found by scanning every field */
 } delta_cache;
 
 void delta_cache_init(delta_cache *c);
