@@ -481,7 +481,7 @@ void jb_reset(jbuf *b) {
     b->oom = 0;
 }
 
-int jb_reserve(jbuf *b, size_t extra) {
+int jb_grow(jbuf *b, size_t extra) {
     if (b->oom) return -1;
     if (b->len + extra <= b->cap) return 0;
     size_t nc = b->cap ? b->cap : 4096;
@@ -496,46 +496,48 @@ int jb_reserve(jbuf *b, size_t extra) {
     return 0;
 }
 
-void jb_raw(jbuf *b, const char *s, size_t n) {
-    if (jb_reserve(b, n)) return;
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-
-void jb_puts(jbuf *b, const char *s) { jb_raw(b, s, strlen(s)); }
-
-void jb_putc(jbuf *b, char c) {
-    if (jb_reserve(b, 1)) return;
-    b->p[b->len++] = c;
-}
-
-void jb_sep(jbuf *b) {
-    if (b->len == 0) return;
-    char c = b->p[b->len - 1];
-    if (c != '{' && c != '[' && c != ':' && c != '\n') jb_putc(b, ',');
-}
-
-void jb_key(jbuf *b, const char *k) {
-    jb_sep(b);
-    size_t n = strlen(k);
-    if (jb_reserve(b, n + 3)) return;
-    b->p[b->len++] = '"';
-    memcpy(b->p + b->len, k, n);
-    b->len += n;
-    b->p[b->len++] = '"';
-    b->p[b->len++] = ':';
-}
-
 /* Escapes as JSON requires; bytes that are not valid UTF-8 (e.g. a multi-byte character cut by
  * a length-limited error message) become U+FFFD, so the output is always valid UTF-8. */
 void jb_str(jbuf *b, const char *s, size_t n) {
+    char *o = jb_begin(b, jw_str_max(n));
+    if (o) jb_end(b, jw_str(o, s, n), o + jw_str_max(n));
+}
+
+/* nonzero when one of the eight bytes of x needs attention in a JSON string: below 0x20, 0x80 and
+ * up, '"' or '\\' (exact: these bit tricks have no false positives in the "any byte" sense) */
+static inline uint64_t swar_special(uint64_t x) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+    return (x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high;
+}
+
+char *jw_str(char *o, const char *s, size_t n) {
     static const char hex[] = "0123456789abcdef";
-    if (jb_reserve(b, n * 6 + 2)) return;
-    char *o = b->p + b->len;
     *o++ = '"';
     for (size_t i = 0; i < n; i++) {
+        /* eight bytes at a time while none needs attention (all 0x20..0x7f except '"' and '\\') */
+        while (n - i >= 8) {
+            uint64_t x;
+            memcpy(&x, s + i, 8);
+            if (swar_special(x)) break;
+            memcpy(o, &x, 8);
+            o += 8;
+            i += 8;
+        }
+        if (i >= n) break;
+        if (n >= 8 && n - i < 8) { /* the tail: the last eight bytes, overlapping what was copied */
+            uint64_t x;
+            memcpy(&x, s + n - 8, 8);
+            if (!swar_special(x)) {
+                memcpy(o, s + i, n - i);
+                o += n - i;
+                break;
+            }
+        }
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') {
+        if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
+            *o++ = (char)c;
+        } else if (c == '"' || c == '\\') {
             *o++ = '\\';
             *o++ = (char)c;
         } else if (c < 0x20) {
@@ -551,8 +553,6 @@ void jb_str(jbuf *b, const char *s, size_t n) {
                 *o++ = hex[c >> 4];
                 *o++ = hex[c & 15];
             }
-        } else if (c < 0x80) {
-            *o++ = (char)c;
         } else {
             size_t l = utf8_len((const unsigned char *)s + i, n - i);
             if (l == 0) {
@@ -566,12 +566,262 @@ void jb_str(jbuf *b, const char *s, size_t n) {
         }
     }
     *o++ = '"';
-    b->len = (size_t)(o - b->p);
+    return o;
 }
 
-void jb_cstr(jbuf *b, const char *s) { jb_str(b, s, strlen(s)); }
+const char json_digits2[201] = "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+                               "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+                               "8081828384858687888990919293949596979899";
 
-static size_t fmt_u64(char *out, uint64_t v) {
+/* ---- doubles ----
+ * json_fmt_double prints exactly what json_fmt_double_ref (the original formatter) prints, faster:
+ *   1. non-finite -> null; zero -> 0.0 / -0.0
+ *   2. integral values below 2^53 -> the integer and ".0"
+ *   3. values below 1e9 on the 1e-6 grid (k/10^6 reads back as v) -> fixed notation, <= 6 decimals
+ *   4. everything else: the first of "%.15g", "%.16g", "%.17g" that reads back bit-identical
+ *      (with ".0" appended when it shows neither '.' nor an exponent). The reference calls
+ *      snprintf and strtod; fmt_g_exact computes the same digits with 128-bit integer
+ *      arithmetic (exact: correctly rounded, ties to even like glibc's printf) and decides
+ *      "reads back" exactly (the decimal lies inside v's rounding interval, the ends included
+ *      when v's significand is even, as strtod rounds ties to even). Values outside its range
+ *      (subnormal, below ~1e-5 or above ~1e37) still go through snprintf. */
+
+static int fmt_printf(char *out, double v) {
+    int n = 0;
+    for (int prec = 15; prec <= 17; prec++) {
+        n = snprintf(out, 32, "%.*g", prec, v);
+        if (prec == 17 || strtod(out, NULL) == v) break;
+    }
+    /* make sure it reads back as a float in every JSON reader */
+    if (!strpbrk(out, ".eEn")) {
+        out[n++] = '.';
+        out[n++] = '0';
+        out[n] = '\0';
+    }
+    return n;
+}
+
+/* exactly nd decimal digits of u (zero-padded on the left) at out */
+static void put_digits(char *out, uint64_t u, int nd) {
+    char *o = out + nd;
+    for (; nd >= 2; nd -= 2) {
+        unsigned r = (unsigned)(u % 100);
+        u /= 100;
+        o -= 2;
+        memcpy(o, json_digits2 + 2 * r, 2);
+    }
+    if (nd) o[-1] = (char)('0' + u % 10);
+}
+
+#ifdef __SIZEOF_INT128__
+__extension__ typedef unsigned __int128 u128;
+
+static const uint64_t pow10_64[20] = {1ULL,
+                                      10ULL,
+                                      100ULL,
+                                      1000ULL,
+                                      10000ULL,
+                                      100000ULL,
+                                      1000000ULL,
+                                      10000000ULL,
+                                      100000000ULL,
+                                      1000000000ULL,
+                                      10000000000ULL,
+                                      100000000000ULL,
+                                      1000000000000ULL,
+                                      10000000000000ULL,
+                                      100000000000000ULL,
+                                      1000000000000000ULL,
+                                      10000000000000000ULL,
+                                      100000000000000000ULL,
+                                      1000000000000000000ULL,
+                                      10000000000000000000ULL};
+
+static u128 pow10_128(int e) { /* 0 <= e <= 38 */
+    return e <= 19 ? (u128)pow10_64[e] : (u128)pow10_64[19] * pow10_64[e - 19];
+}
+
+static int bits10(int e) { return e ? e * 3322 / 1000 + 1 : 0; } /* >= bit length of 10^e */
+
+/* v * 10^s for v = m * 2^q as num/den (integers), rounded to the nearest integer *N, ties to even.
+ * *err = |*N * den - num| (the rounding error times den), *half = 2^max(q,0) * 10^max(s,0) (half
+ * an ulp of v, times 10^s, times 2 den), *down = the rounded value lies below v, *floor_n = the
+ * value before rounding (floor).
+ * Returns -1 when the numbers do not fit the 128-bit budget. */
+static int scaled_round(uint64_t m, int q, int s, uint64_t *N, uint64_t *floor_n, u128 *err, u128 *half,
+                        int *down) {
+    int qp = q > 0 ? q : 0, qn = q < 0 ? -q : 0;
+    int sp = s > 0 ? s : 0, sn = s < 0 ? -s : 0;
+    if (sp > 38 || sn > 38 || 53 + qp + bits10(sp) > 126 || qn + bits10(sn) > 124) return -1;
+    u128 A = ((u128)1 << qp) * pow10_128(sp);
+    u128 num = A * m, den, F, r;
+    if (sn == 0) {
+        den = (u128)1 << qn;
+        F = num >> qn;
+        r = num & (den - 1);
+    } else {
+        den = ((u128)1 << qn) * pow10_128(sn);
+        F = num / den;
+        r = num - F * den;
+    }
+    if (F >= (u128)pow10_64[19]) return -1;
+    *floor_n = (uint64_t)F;
+    u128 r2 = r << 1;
+    if (r2 > den || (r2 == den && (F & 1))) {
+        *N = (uint64_t)F + 1;
+        *err = den - r;
+        *down = 0;
+    } else {
+        *N = (uint64_t)F;
+        *err = r;
+        *down = r != 0;
+    }
+    *half = A;
+    return 0;
+}
+
+/* "%.*g" of a (finite, > 0, normal) for the first precision P in 15..17 whose output reads back
+ * as a, plus ".0" when it shows neither '.' nor exponent; 0 when a is outside the exact range. */
+static int fmt_g_exact(char *out, double a) {
+    uint64_t bits;
+    memcpy(&bits, &a, sizeof bits);
+    int be = (int)((bits >> 52) & 0x7ff);
+    uint64_t frac = bits & ((1ULL << 52) - 1);
+    if (be == 0 || be == 0x7ff) return 0;
+    uint64_t m = frac | (1ULL << 52);
+    int q = be - 1075;
+    int lower_closer = frac == 0 && be > 1; /* a power of two: the gap below is half the gap above */
+    int even = (m & 1) == 0;
+    int e2 = be - 1023;
+    int x0 = (e2 * 1233) >> 12; /* ~ floor(log10 a), corrected below */
+    uint64_t N = 0, F = 0;
+    u128 err = 0, half = 0;
+    int down = 0, P = 15;
+    for (int tries = 0;; tries++) {
+        if (tries > 4 || scaled_round(m, q, P - 1 - x0, &N, &F, &err, &half, &down)) return 0;
+        /* x0 = floor(log10 a) exactly when, before rounding, the digits number P */
+        if (F >= pow10_64[P]) x0++;
+        else if (F < pow10_64[P - 1]) x0--;
+        else break;
+    }
+    /* precisions 15, 16, 17 (a rounded-up N == 10^P prints as 10^(P-1) with the exponent + 1) */
+    for (;;) {
+        if (P > 15 && scaled_round(m, q, P - 1 - x0, &N, &F, &err, &half, &down)) return 0;
+        int ok;
+        if (P == 17) ok = 1;
+        else if (down && lower_closer) ok = (err << 2) <= half;
+        else ok = (err << 1) < half || ((err << 1) == half && even);
+        if (ok) break;
+        P++;
+    }
+    int X = x0;
+    if (N == pow10_64[P]) {
+        N = pow10_64[P - 1];
+        X++;
+    }
+    char d[20];
+    put_digits(d, N, P);
+    int L = P;
+    while (L > 1 && d[L - 1] == '0') L--;
+    char *o = out;
+    if (X < -4 || X >= P) {
+        *o++ = d[0];
+        if (L > 1) {
+            *o++ = '.';
+            memcpy(o, d + 1, (size_t)(L - 1));
+            o += L - 1;
+        }
+        *o++ = 'e';
+        *o++ = X < 0 ? '-' : '+';
+        int ax = X < 0 ? -X : X;
+        if (ax >= 100) {
+            *o++ = (char)('0' + ax / 100);
+            ax %= 100;
+        }
+        memcpy(o, json_digits2 + 2 * ax, 2);
+        o += 2;
+    } else if (X >= 0) {
+        memcpy(o, d, (size_t)(X + 1));
+        o += X + 1;
+        if (L > X + 1) {
+            *o++ = '.';
+            memcpy(o, d + X + 1, (size_t)(L - X - 1));
+            o += L - X - 1;
+        } else {
+            *o++ = '.';
+            *o++ = '0';
+        }
+    } else {
+        *o++ = '0';
+        *o++ = '.';
+        for (int z = 0; z < -X - 1; z++) *o++ = '0';
+        memcpy(o, d, (size_t)L);
+        o += L;
+    }
+    *o = '\0';
+    return (int)(o - out);
+}
+#endif
+
+int json_fmt_double(char *out, double v) {
+    if (!isfinite(v)) {
+        memcpy(out, "null", 5);
+        return 4;
+    }
+    if (v == 0.0) {
+        if (signbit(v)) {
+            memcpy(out, "-0.0", 5);
+            return 4;
+        }
+        memcpy(out, "0.0", 4);
+        return 3;
+    }
+    char *o = out;
+    double a = v;
+    if (v < 0) {
+        *o++ = '-';
+        a = -v;
+    }
+    /* integral values below 2^53 print exactly as integers */
+    if (a < 9007199254740992.0) {
+        uint64_t i = (uint64_t)a;
+        if ((double)i == a) {
+            o += json_fmt_u64(o, i);
+            memcpy(o, ".0", 3);
+            return (int)(o + 2 - out);
+        }
+    }
+    /* the 1e-6 grid (the engine's state resolution): k = llround(a * 1e6) (half away from zero;
+     * t - trunc(t) is exact), and k/10^6 must map back to a */
+    if (a < 1e9) {
+        double t = a * 1e6;
+        uint64_t k = (uint64_t)t;
+        if (t - (double)k >= 0.5) k++;
+        if ((double)k / 1e6 == a) {
+            o += json_fmt_u64(o, k / 1000000ULL);
+            uint64_t f = k % 1000000ULL;
+            *o++ = '.';
+            if (f == 0) {
+                *o++ = '0';
+            } else {
+                put_digits(o, f, 6);
+                int last = 6;
+                while (o[last - 1] == '0') last--;
+                o += last;
+            }
+            *o = '\0';
+            return (int)(o - out);
+        }
+    }
+#ifdef __SIZEOF_INT128__
+    int n = fmt_g_exact(o, a);
+    if (n) return (int)(o - out) + n;
+#endif
+    return fmt_printf(out, v);
+}
+
+/* The original formatter, kept as the reference of json_fmt_double (tests compare them). */
+static size_t ref_fmt_u64(char *out, uint64_t v) {
     char tmp[24];
     size_t n = 0;
     do {
@@ -582,21 +832,7 @@ static size_t fmt_u64(char *out, uint64_t v) {
     return n;
 }
 
-void jb_u64(jbuf *b, uint64_t v) {
-    if (jb_reserve(b, 24)) return;
-    b->len += fmt_u64(b->p + b->len, v);
-}
-
-void jb_i64(jbuf *b, int64_t v) {
-    if (v < 0) {
-        jb_putc(b, '-');
-        jb_u64(b, (uint64_t)0 - (uint64_t)v);
-    } else {
-        jb_u64(b, (uint64_t)v);
-    }
-}
-
-int json_fmt_double(char *out, double v) {
+int json_fmt_double_ref(char *out, double v) {
     if (!isfinite(v)) {
         memcpy(out, "null", 5);
         return 4;
@@ -610,7 +846,7 @@ int json_fmt_double(char *out, double v) {
     if (fabs(v) < 9007199254740992.0 && floor(v) == v) {
         size_t n = 0;
         if (v < 0) out[n++] = '-';
-        n += fmt_u64(out + n, (uint64_t)fabs(v));
+        n += ref_fmt_u64(out + n, (uint64_t)fabs(v));
         out[n++] = '.';
         out[n++] = '0';
         out[n] = '\0';
@@ -625,7 +861,7 @@ int json_fmt_double(char *out, double v) {
             unsigned long long a = (unsigned long long)(k < 0 ? -k : k);
             size_t n = 0;
             if (k < 0) out[n++] = '-';
-            n += fmt_u64(out + n, a / 1000000ULL);
+            n += ref_fmt_u64(out + n, a / 1000000ULL);
             unsigned long long frac = a % 1000000ULL;
             out[n++] = '.';
             if (frac == 0) {
@@ -644,38 +880,8 @@ int json_fmt_double(char *out, double v) {
             return (int)n;
         }
     }
-    int n = 0;
-    for (int prec = 15; prec <= 17; prec++) {
-        n = snprintf(out, 32, "%.*g", prec, v);
-        if (prec == 17 || strtod(out, NULL) == v) break;
-    }
-    /* make sure it reads back as a float in every JSON reader */
-    if (!strpbrk(out, ".eEn")) {
-        out[n++] = '.';
-        out[n++] = '0';
-        out[n] = '\0';
-    }
-    return n;
+    return fmt_printf(out, v);
 }
-
-void jb_double(jbuf *b, double v) {
-    if (jb_reserve(b, 40)) return;
-    b->len += (size_t)json_fmt_double(b->p + b->len, v);
-}
-
-void jb_id(jbuf *b, uint64_t hi, uint64_t lo) {
-    if (jb_reserve(b, 48)) return;
-    char *o = b->p + b->len;
-    *o++ = '"';
-    o += fmt_u64(o, hi);
-    *o++ = '-';
-    o += fmt_u64(o, lo);
-    *o++ = '"';
-    b->len = (size_t)(o - b->p);
-}
-
-void jb_null(jbuf *b) { jb_raw(b, "null", 4); }
-void jb_bool(jbuf *b, int v) { v ? jb_raw(b, "true", 4) : jb_raw(b, "false", 5); }
 
 void jb_node(jbuf *b, const json_doc *d, const json_node *n) {
     switch (n->type) {

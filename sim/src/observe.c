@@ -5,6 +5,7 @@
 #include "life.h"
 
 #include <math.h>
+#include <string.h>
 
 static void id_or_null(jbuf *b, uint64_t hi, uint64_t lo) {
     if (hi == 0 && lo == 0) jb_null(b);
@@ -12,19 +13,19 @@ static void id_or_null(jbuf *b, uint64_t hi, uint64_t lo) {
 }
 
 static void write_last_action(jbuf *b, world *w, const probe *p) {
-    jb_key(b, "last_action");
+    JB_KEY(b, "last_action");
     if (p->act_tick != w->tick || p->act_tick == 0) {
-        jb_puts(b, "{\"action\":\"wait\",\"ok\":true,\"reason\":null,\"result\":null}");
+        JB_LIT(b, "{\"action\":\"wait\",\"ok\":true,\"reason\":null,\"result\":null}");
         return;
     }
-    jb_puts(b, "{\"action\":");
+    JB_LIT(b, "{\"action\":");
     jb_cstr(b, world_action_names[p->last_action]);
-    jb_key(b, "ok");
+    JB_KEY(b, "ok");
     jb_bool(b, p->last_ok);
-    jb_key(b, "reason");
+    JB_KEY(b, "reason");
     if (p->last_ok) jb_null(b);
     else jb_cstr(b, world_reason_text[p->last_reason]);
-    jb_key(b, "result");
+    JB_KEY(b, "result");
     if (!p->last_ok) {
         jb_null(b);
         jb_putc(b, '}');
@@ -32,23 +33,23 @@ static void write_last_action(jbuf *b, world *w, const probe *p) {
     }
     switch (p->last_action) {
     case A_SURVEY:
-        jb_puts(b, "{\"target\":");
+        JB_LIT(b, "{\"target\":");
         jb_cstr(b, p->body >= 0 ? "body" : "system");
-        jb_key(b, "level");
+        JB_KEY(b, "level");
         jb_u64(b, (uint64_t)p->last_amount);
-        jb_key(b, "progress");
+        JB_KEY(b, "progress");
         jb_double(b, p->survey_progress);
         jb_putc(b, '}');
         break;
     case A_MINE:
-        jb_puts(b, "{\"resource\":");
+        JB_LIT(b, "{\"resource\":");
         jb_cstr(b, galaxy_resource_names[p->last_res]);
-        jb_key(b, "kg");
+        JB_KEY(b, "kg");
         jb_double(b, p->last_amount);
         jb_putc(b, '}');
         break;
     case A_REPAIR:
-        jb_puts(b, "{\"hull_gained\":");
+        JB_LIT(b, "{\"hull_gained\":");
         jb_double(b, p->last_amount);
         jb_putc(b, '}');
         break;
@@ -58,7 +59,7 @@ static void write_last_action(jbuf *b, world *w, const probe *p) {
         jb_putc(b, '}');
         break;
     case A_PROPOSE:
-        jb_puts(b, "{\"proposal\":");
+        JB_LIT(b, "{\"proposal\":");
         jb_u64(b, (uint64_t)p->last_amount);
         jb_putc(b, '}');
         break;
@@ -66,7 +67,7 @@ static void write_last_action(jbuf *b, world *w, const probe *p) {
     case A_TRAVEL:
     case A_REPLICATE:
     case A_RESEARCH:
-        jb_puts(b, "{\"ticks\":");
+        JB_LIT(b, "{\"ticks\":");
         jb_u64(b, (uint64_t)p->last_amount);
         jb_putc(b, '}');
         break;
@@ -76,12 +77,12 @@ static void write_last_action(jbuf *b, world *w, const probe *p) {
         int n = 0;
         if (s) n = galaxy_scan(&w->gal, s->pos, world_sensor_range_ly(p), s->id_hi, s->id_lo, hits,
                                SCAN_MAX_RESULTS);
-        jb_puts(b, "{\"range_ly\":");
+        JB_LIT(b, "{\"range_ly\":");
         jb_double(b, world_sensor_range_ly(p));
-        jb_key(b, "systems");
+        JB_KEY(b, "systems");
         jb_putc(b, '[');
         for (int i = 0; i < n; i++) observe_scan_entry(b, w, p, &hits[i], 0, 0);
-        jb_puts(b, "]}");
+        JB_LIT(b, "]}");
         break;
     }
     default: jb_null(b);
@@ -94,43 +95,43 @@ static void write_event_obj(jbuf *b, const event *e, int with_probe) {
     life_event_text(e, msg, sizeof msg);
     jb_sep(b);
     if (with_probe) {
-        jb_puts(b, "{\"probe_id\":");
+        JB_LIT(b, "{\"probe_id\":");
         jb_id(b, PROBE_ID_HI, (uint64_t)e->probe + 1);
-        jb_key(b, "type");
+        JB_KEY(b, "type");
     } else {
-        jb_puts(b, "{\"type\":");
+        JB_LIT(b, "{\"type\":");
     }
     jb_cstr(b, world_event_type_names[e->type % EV_TYPE_COUNT]);
-    jb_key(b, "subtype");
+    JB_KEY(b, "subtype");
     const char *sub = observe_subtype_name(e->type, e->subtype, e->arg);
     if (sub) jb_cstr(b, sub);
     else jb_null(b);
-    jb_key(b, "severity");
+    JB_KEY(b, "severity");
     jb_double(b, e->severity);
-    jb_key(b, "value");
+    JB_KEY(b, "value");
     jb_double(b, e->value);
     if (e->type == EV_DISCOVERY) {
         jb_key(b, e->subtype == DS_TECH_INSIGHT ? "tech" : "resource");
         jb_cstr(b, e->subtype == DS_TECH_INSIGHT ? world_tech_names[e->arg % TECH_COUNT]
                                                   : galaxy_resource_names[e->arg % RES_COUNT]);
     } else if (e->type == EV_RESEARCH || e->type == EV_ARTIFACT) {
-        jb_key(b, "tech");
+        JB_KEY(b, "tech");
         jb_cstr(b, world_tech_names[e->arg % TECH_COUNT]);
     } else if (e->type == EV_TRADE || e->type == EV_ANOMALY) {
-        jb_key(b, "resource");
+        JB_KEY(b, "resource");
         jb_cstr(b, galaxy_resource_names[e->arg % RES_COUNT]);
     } else if (e->type == EV_STRUCTURE) {
-        jb_key(b, "structure");
+        JB_KEY(b, "structure");
         jb_cstr(b, world_structure_names[e->arg % STRUCT_COUNT]);
     } else if (e->type == EV_THREAT) {
-        jb_key(b, "ticks_until");
+        JB_KEY(b, "ticks_until");
         jb_double(b, e->value);
     }
-    jb_key(b, "tick");
+    JB_KEY(b, "tick");
     jb_u64(b, e->tick);
-    jb_key(b, "injected");
+    JB_KEY(b, "injected");
     jb_bool(b, e->injected);
-    jb_key(b, "message");
+    JB_KEY(b, "message");
     jb_cstr(b, msg);
     jb_putc(b, '}');
 }
@@ -142,71 +143,84 @@ void observe_event(jbuf *b, const event *e) { write_event_obj(b, e, 1); }
 void observe_probe(jbuf *b, world *w, uint32_t idx, int detail) {
     const probe *p = &w->p[idx];
     const probe_cold *c = &w->c[idx];
-    jb_sep(b);
-    jb_puts(b, "{\"type\":\"observe\",\"probe_id\":");
-    jb_id(b, PROBE_ID_HI, (uint64_t)idx + 1);
-    jb_key(b, "name");
-    jb_cstr(b, c->name);
-    jb_key(b, "parent_id");
-    id_or_null(b, c->parent_hi, c->parent_lo);
-    jb_key(b, "generation");
-    jb_u64(b, c->generation);
-    jb_key(b, "status");
-    jb_cstr(b, world_status_names[p->status]);
-    jb_key(b, "hull");
-    jb_double(b, p->hull);
-    jb_key(b, "energy");
-    jb_double(b, p->energy);
-    jb_key(b, "fuel");
-    jb_double(b, p->fuel);
-    jb_key(b, "location");
-    jb_cstr(b, world_location_names[p->location]);
-    jb_key(b, "tech");
-    jb_putc(b, '[');
-    for (int t = 0; t < TECH_COUNT; t++) {
-        if (t) jb_putc(b, ',');
-        jb_u64(b, p->tech[t]);
-    }
-    jb_putc(b, ']');
     const star_system *s = world_probe_system(w, p);
-    jb_key(b, "system");
-    jb_id(b, p->sys_hi, p->sys_lo);
-    jb_key(b, "system_name");
-    jb_cstr(b, s ? s->name : "");
-    jb_key(b, "system_survey");
-    jb_u64(b, p->sys_survey);
-    jb_key(b, "body");
-    if (s && p->body >= 0) {
+    const body *bd = s && p->body >= 0 ? &s->bodies[p->body] : NULL;
+    const char *status = world_status_names[p->status], *loc = world_location_names[p->location];
+    const char *sys_name = s ? s->name : "", *btype = bd ? galaxy_body_type_names[bd->type] : "";
+    size_t nl = strlen(c->name), stl = strlen(status), ll = strlen(loc), snl = strlen(sys_name);
+    size_t bnl = bd ? strlen(bd->name) : 0, btl = strlen(btype);
+    /* the fields up to body_type in one reservation: < 250 bytes of literals, 4 ids, 3 doubles,
+     * 2 integers and the tech list (< 750 together), and six strings */
+    const size_t bound = 1024 + jw_str_max(nl) + jw_str_max(stl) + jw_str_max(ll) + jw_str_max(snl) +
+                         jw_str_max(bnl) + jw_str_max(btl);
+    int comma = jb_need_comma(b);
+    char *o = jb_begin(b, bound);
+    if (!o) return;
+    const char *lim = o + bound;
+    if (comma) *o++ = ',';
+    o = JW_LIT(o, "{\"type\":\"observe\",\"probe_id\":");
+    o = jw_id(o, PROBE_ID_HI, (uint64_t)idx + 1);
+    o = JW_KEY(o, "name");
+    o = jw_str(o, c->name, nl);
+    o = JW_KEY(o, "parent_id");
+    o = c->parent_hi == 0 && c->parent_lo == 0 ? jw_null(o) : jw_id(o, c->parent_hi, c->parent_lo);
+    o = JW_KEY(o, "generation");
+    o = jw_u64(o, c->generation);
+    o = JW_KEY(o, "status");
+    o = jw_str(o, status, stl);
+    o = JW_KEY(o, "hull");
+    o = jw_double(o, p->hull);
+    o = JW_KEY(o, "energy");
+    o = jw_double(o, p->energy);
+    o = JW_KEY(o, "fuel");
+    o = jw_double(o, p->fuel);
+    o = JW_KEY(o, "location");
+    o = jw_str(o, loc, ll);
+    o = JW_KEY(o, "tech");
+    *o++ = '[';
+    for (int t = 0; t < TECH_COUNT; t++) {
+        if (t) *o++ = ',';
+        o = jw_u64(o, p->tech[t]);
+    }
+    *o++ = ']';
+    o = JW_KEY(o, "system");
+    o = jw_id(o, p->sys_hi, p->sys_lo);
+    o = JW_KEY(o, "system_name");
+    o = jw_str(o, sys_name, snl);
+    o = JW_KEY(o, "system_survey");
+    o = jw_u64(o, p->sys_survey);
+    o = JW_KEY(o, "body");
+    if (bd) {
         uint64_t bh, bl;
         galaxy_body_id(s, p->body, &bh, &bl);
-        jb_id(b, bh, bl);
-        jb_key(b, "body_name");
-        jb_cstr(b, s->bodies[p->body].name);
-        jb_key(b, "body_type");
-        jb_cstr(b, galaxy_body_type_names[s->bodies[p->body].type]);
+        o = jw_id(o, bh, bl);
+        o = JW_KEY(o, "body_name");
+        o = jw_str(o, bd->name, bnl);
+        o = JW_KEY(o, "body_type");
+        o = jw_str(o, btype, btl);
     } else {
-        jb_null(b);
-        jb_puts(b, ",\"body_name\":null,\"body_type\":null");
+        o = JW_LIT(o, "null,\"body_name\":null,\"body_type\":null");
     }
-    jb_key(b, "cargo");
+    jb_end(b, o, lim);
+    JB_KEY(b, "cargo");
     observe_kg(b, p->cargo);
-    jb_key(b, "survey");
+    JB_KEY(b, "survey");
     if (s && p->body >= 0) {
-        jb_puts(b, "{\"level\":");
+        JB_LIT(b, "{\"level\":");
         jb_u64(b, p->survey[p->body]);
-        jb_key(b, "progress");
+        JB_KEY(b, "progress");
         jb_double(b, p->survey_progress);
-        jb_key(b, "resources");
+        JB_KEY(b, "resources");
         observe_resources(b, w, s, p->body, p->survey[p->body]);
         jb_putc(b, '}');
     } else {
         jb_null(b);
     }
-    jb_key(b, "travel");
+    JB_KEY(b, "travel");
     if (p->activity == ACT_TRAVEL || p->activity == ACT_NAVIGATE) {
-        jb_puts(b, "{\"kind\":");
+        JB_LIT(b, "{\"kind\":");
         jb_cstr(b, p->activity == ACT_TRAVEL ? "interstellar" : "in_system");
-        jb_key(b, "target");
+        JB_KEY(b, "target");
         if (p->activity == ACT_TRAVEL) {
             jb_id(b, p->dst_hi, p->dst_lo);
         } else {
@@ -214,28 +228,28 @@ void observe_probe(jbuf *b, world *w, uint32_t idx, int detail) {
             if (s) galaxy_body_id(s, p->nav_target, &bh, &bl);
             jb_id(b, bh, bl);
         }
-        jb_key(b, "eta_ticks");
+        JB_KEY(b, "eta_ticks");
         jb_u64(b, p->ticks_left);
-        jb_key(b, "progress");
+        JB_KEY(b, "progress");
         jb_double(b, p->progress);
         jb_putc(b, '}');
     } else {
         jb_null(b);
     }
-    jb_key(b, "activity");
+    JB_KEY(b, "activity");
     if (p->activity != ACT_NONE) {
-        jb_puts(b, "{\"kind\":");
+        JB_LIT(b, "{\"kind\":");
         jb_cstr(b, world_activity_names[p->activity]);
-        jb_key(b, "progress");
+        JB_KEY(b, "progress");
         jb_double(b, p->progress);
-        jb_key(b, "ticks_remaining");
+        JB_KEY(b, "ticks_remaining");
         jb_u64(b, p->ticks_left);
         jb_putc(b, '}');
     } else {
         jb_null(b);
     }
     write_last_action(b, w, p);
-    jb_key(b, "events");
+    JB_KEY(b, "events");
     jb_putc(b, '[');
     if (p->ev_epoch == w->epoch && p->ev_head) {
         for (uint32_t e = p->ev_head; e; e = w->ev[e - 1].next) write_event(b, &w->ev[e - 1]);
@@ -243,9 +257,9 @@ void observe_probe(jbuf *b, world *w, uint32_t idx, int detail) {
     jb_putc(b, ']');
     if (!(detail & OBSERVE_COMPACT)) observe_living(b, w, idx);
     if (detail & OBSERVE_DETAIL) {
-        jb_key(b, "born_tick");
+        JB_KEY(b, "born_tick");
         jb_u64(b, c->born_tick);
-        jb_key(b, "children");
+        JB_KEY(b, "children");
         jb_putc(b, '[');
         if (c->children) {
             for (uint32_t k = idx + 1; k < w->n_probes; k++)
@@ -255,16 +269,15 @@ void observe_probe(jbuf *b, world *w, uint32_t idx, int detail) {
                 }
         }
         jb_putc(b, ']');
-        jb_key(b, "bodies_survey");
+        JB_KEY(b, "bodies_survey");
         jb_putc(b, '[');
         if (s && p->location != LOC_INTERSTELLAR) {
             for (int bi = 0; bi < s->n_bodies; bi++) {
                 uint64_t bh, bl;
                 galaxy_body_id(s, bi, &bh, &bl);
-                jb_sep(b);
-                jb_puts(b, "{\"body\":");
+                JB_SEP_LIT(b, "{\"body\":");
                 jb_id(b, bh, bl);
-                jb_key(b, "level");
+                JB_KEY(b, "level");
                 jb_u64(b, p->survey[bi]);
                 jb_putc(b, '}');
             }
@@ -272,11 +285,11 @@ void observe_probe(jbuf *b, world *w, uint32_t idx, int detail) {
         jb_putc(b, ']');
         double cost[RES_COUNT];
         world_replication_cost(w, cost);
-        jb_key(b, "replication_cost");
+        JB_KEY(b, "replication_cost");
         observe_kg(b, cost);
-        jb_key(b, "sensor_range_ly");
+        JB_KEY(b, "sensor_range_ly");
         jb_double(b, world_sensor_range_ly(p));
-        jb_key(b, "cargo_capacity");
+        JB_KEY(b, "cargo_capacity");
         jb_double(b, CARGO_CAP);
     }
     if ((detail & (OBSERVE_REFERENCE | OBSERVE_COMPACT)) == OBSERVE_REFERENCE) observe_reference(b, w, idx);
@@ -286,25 +299,24 @@ void observe_probe(jbuf *b, world *w, uint32_t idx, int detail) {
 void observe_status_entry(jbuf *b, const world *w, uint32_t idx) {
     const probe *p = &w->p[idx];
     const probe_cold *c = &w->c[idx];
-    jb_sep(b);
-    jb_puts(b, "{\"id\":");
+    JB_SEP_LIT(b, "{\"id\":");
     jb_id(b, PROBE_ID_HI, (uint64_t)idx + 1);
-    jb_key(b, "name");
+    JB_KEY(b, "name");
     jb_cstr(b, c->name);
-    jb_key(b, "status");
+    JB_KEY(b, "status");
     jb_cstr(b, world_status_names[p->status]);
-    jb_key(b, "location");
+    JB_KEY(b, "location");
     jb_cstr(b, world_location_names[p->location]);
-    jb_key(b, "system");
+    JB_KEY(b, "system");
     jb_id(b, p->sys_hi, p->sys_lo);
-    jb_key(b, "body");
+    JB_KEY(b, "body");
     if (p->body >= 0) jb_id(b, p->sys_hi, p->sys_lo | (uint64_t)(p->body + 1));
     else jb_null(b);
-    jb_key(b, "generation");
+    JB_KEY(b, "generation");
     jb_u64(b, c->generation);
-    jb_key(b, "parent_id");
+    JB_KEY(b, "parent_id");
     id_or_null(b, c->parent_hi, c->parent_lo);
-    jb_key(b, "hull");
+    JB_KEY(b, "hull");
     jb_double(b, p->hull);
     jb_putc(b, '}');
 }

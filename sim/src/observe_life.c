@@ -11,18 +11,28 @@
 
 void observe_personality(jbuf *b, const world *w, uint32_t idx) {
     const probe_life *l = &w->L[idx];
-    jb_key(b, "personality");
-    jb_putc(b, '{');
+    size_t kl[TRAIT_COUNT], bound = 64 + 2 * (32 + JW_DOUBLE_MAX); /* braces, key, the last two */
     for (int t = 0; t < TRAIT_COUNT; t++) {
-        jb_key(b, world_trait_names[t]);
-        jb_double(b, world_q3((double)l->trait[t]));
+        kl[t] = strlen(world_trait_names[t]);
+        bound += kl[t] + 4 + JW_DOUBLE_MAX;
     }
-    jb_key(b, "drift_rate");
-    jb_double(b, world_q3((double)l->drift));
-    jb_key(b, "earth_memory");
-    jb_double(b, world_q3((double)l->earth));
-    jb_putc(b, '}');
-    jb_key(b, "quirks");
+    int comma = jb_need_comma(b);
+    char *o = jb_begin(b, bound);
+    if (!o) return;
+    const char *lim = o + bound;
+    o = comma ? JW_KEY(o, "personality") : JW_KEY0(o, "personality");
+    *o++ = '{';
+    for (int t = 0; t < TRAIT_COUNT; t++) {
+        o = jw_key(o, world_trait_names[t], kl[t], t > 0);
+        o = jw_double(o, world_q3((double)l->trait[t]));
+    }
+    o = JW_KEY(o, "drift_rate"); /* after the traits (TRAIT_COUNT > 0) */
+    o = jw_double(o, world_q3((double)l->drift));
+    o = JW_KEY(o, "earth_memory");
+    o = jw_double(o, world_q3((double)l->earth));
+    *o++ = '}';
+    jb_end(b, o, lim);
+    JB_KEY(b, "quirks");
     jb_putc(b, '[');
     for (int k = 0; k < l->n_quirks; k++) {
         jb_sep(b);
@@ -31,7 +41,7 @@ void observe_personality(jbuf *b, const world *w, uint32_t idx) {
     jb_putc(b, ']');
     char mono[256];
     life_monologue(w, idx, mono, sizeof mono);
-    jb_key(b, "monologue");
+    JB_KEY(b, "monologue");
     jb_cstr(b, mono);
 }
 
@@ -45,19 +55,18 @@ void observe_mem_open(jbuf *b, const mem_entry *m, int ref, char *msg, size_t ms
     e.value = m->value;
     if (ref) e.severity = observe_mem_severity(m); /* the reference text names it */
     life_event_text(&e, msg, msg_len);
-    jb_sep(b);
-    jb_puts(b, "{\"tick\":");
+    JB_SEP_LIT(b, "{\"tick\":");
     jb_u64(b, m->tick);
-    jb_key(b, "type");
+    JB_KEY(b, "type");
     if (ref) {
         jb_u64(b, (uint64_t)observe_ref_type(m->type));
-        jb_key(b, "subtype");
+        JB_KEY(b, "subtype");
         jb_u64(b, (uint64_t)observe_ref_subtype(m->type, m->subtype, m->arg));
-        jb_key(b, "severity");
+        JB_KEY(b, "severity");
         jb_double(b, observe_mem_severity(m));
-        jb_key(b, "description");
+        JB_KEY(b, "description");
         jb_cstr(b, msg);
-        jb_key(b, "kind");
+        JB_KEY(b, "kind");
     }
     jb_cstr(b, world_event_type_names[m->type % EV_TYPE_COUNT]);
 }
@@ -65,9 +74,9 @@ void observe_mem_open(jbuf *b, const mem_entry *m, int ref, char *msg, size_t ms
 static void write_mem_ref(jbuf *b, const mem_entry *m, double weight, int ref) {
     char msg[160];
     observe_mem_open(b, m, ref, msg, sizeof msg);
-    jb_key(b, "weight");
+    JB_KEY(b, "weight");
     jb_double(b, world_q3(weight));
-    jb_key(b, "text");
+    JB_KEY(b, "text");
     jb_cstr(b, msg);
     jb_putc(b, '}');
 }
@@ -88,7 +97,7 @@ void observe_memories(jbuf *b, const world *w, uint32_t idx, int max) {
         }
         order[j] = k;
     }
-    jb_key(b, "memories");
+    JB_KEY(b, "memories");
     jb_putc(b, '[');
     for (int k = 0; k < n && k < max; k++) write_mem(b, &l->mem[order[k]], wt[order[k]]);
     jb_putc(b, ']');
@@ -97,12 +106,12 @@ void observe_memories(jbuf *b, const world *w, uint32_t idx, int max) {
 void observe_history(jbuf *b, const world *w, uint32_t idx, int ref) {
     const probe_life *l = &w->L[idx];
     uint32_t n = l->hist_n < HIST_SLOTS ? l->hist_n : HIST_SLOTS;
-    jb_key(b, "events");
+    JB_KEY(b, "events");
     jb_putc(b, '[');
     for (uint32_t k = l->hist_n - n; k < l->hist_n; k++)
         write_mem_ref(b, &l->hist[k % HIST_SLOTS], l->hist[k % HIST_SLOTS].weight, ref);
     jb_putc(b, ']');
-    jb_key(b, "events_total");
+    JB_KEY(b, "events_total");
     jb_u64(b, l->hist_n);
 }
 
@@ -126,71 +135,81 @@ void observe_planet(jbuf *b, world *w, const star_system *s, int bi, int level, 
     life_planet_props(w, s, bi, &pp);
     uint64_t hi, lo;
     galaxy_body_id(s, bi, &hi, &lo);
-    jb_sep(b);
-    jb_puts(b, "{\"id\":");
-    jb_id(b, hi, lo);
-    jb_key(b, "name");
-    jb_cstr(b, s->bodies[bi].name);
-    jb_key(b, "type");
+    const body *bd = &s->bodies[bi];
+    const char *tname = galaxy_body_type_names[bd->type];
+    size_t nl = strlen(bd->name), tl = strlen(tname);
+    /* up to survey_complete: < 300 bytes of literals, an id, 10 doubles, 2 integers and 7 booleans
+     * (< 750 together), and two strings */
+    const size_t bound = 1024 + jw_str_max(nl) + jw_str_max(tl);
+    int comma = jb_need_comma(b);
+    char *o = jb_begin(b, bound);
+    if (!o) return;
+    const char *lim = o + bound;
+    if (comma) *o++ = ',';
+    o = JW_LIT(o, "{\"id\":");
+    o = jw_id(o, hi, lo);
+    o = JW_KEY(o, "name");
+    o = jw_str(o, bd->name, nl);
+    o = JW_KEY(o, "type");
     if (ref) {
-        jb_u64(b, s->bodies[bi].type);
-        jb_key(b, "type_name");
+        o = jw_u64(o, bd->type);
+        o = JW_KEY(o, "type_name");
     }
-    jb_cstr(b, galaxy_body_type_names[s->bodies[bi].type]);
-    jb_key(b, "orbit_au");
-    jb_double(b, s->bodies[bi].orbit_au);
+    o = jw_str(o, tname, tl);
+    o = JW_KEY(o, "orbit_au");
+    o = jw_double(o, bd->orbit_au);
     if (ref) {
-        jb_key(b, "orbital_radius_au");
-        jb_double(b, s->bodies[bi].orbit_au);
-        jb_key(b, "mass_earth");
-        jb_double(b, body_mass_earth(s->bodies[bi].type, pp.radius_earth));
+        o = JW_KEY(o, "orbital_radius_au");
+        o = jw_double(o, bd->orbit_au);
+        o = JW_KEY(o, "mass_earth");
+        o = jw_double(o, body_mass_earth(bd->type, pp.radius_earth));
     }
-    jb_key(b, "radius_earth");
-    jb_double(b, pp.radius_earth);
-    jb_key(b, "orbital_period_days");
-    jb_double(b, pp.period_days);
-    jb_key(b, "surface_temp_k");
-    jb_double(b, pp.temp_k);
-    jb_key(b, "atmosphere_pressure_atm");
-    jb_double(b, pp.pressure_atm);
-    jb_key(b, "water_coverage");
-    jb_double(b, pp.water);
-    jb_key(b, "magnetic_field");
-    if (ref) jb_double(b, pp.field);
-    else jb_bool(b, pp.magnetic);
-    jb_key(b, "rings");
-    jb_bool(b, pp.rings);
-    jb_key(b, "moon_count");
-    jb_u64(b, (uint64_t)pp.moons);
-    jb_key(b, "habitability");
-    jb_double(b, pp.habitability);
-    jb_key(b, "survey_complete");
-    jb_putc(b, '[');
+    o = JW_KEY(o, "radius_earth");
+    o = jw_double(o, pp.radius_earth);
+    o = JW_KEY(o, "orbital_period_days");
+    o = jw_double(o, pp.period_days);
+    o = JW_KEY(o, "surface_temp_k");
+    o = jw_double(o, pp.temp_k);
+    o = JW_KEY(o, "atmosphere_pressure_atm");
+    o = jw_double(o, pp.pressure_atm);
+    o = JW_KEY(o, "water_coverage");
+    o = jw_double(o, pp.water);
+    o = JW_KEY(o, "magnetic_field");
+    o = ref ? jw_double(o, pp.field) : jw_bool(o, pp.magnetic);
+    o = JW_KEY(o, "rings");
+    o = jw_bool(o, pp.rings);
+    o = JW_KEY(o, "moon_count");
+    o = jw_u64(o, (uint64_t)pp.moons);
+    o = JW_KEY(o, "habitability");
+    o = jw_double(o, pp.habitability);
+    o = JW_KEY(o, "survey_complete");
+    *o++ = '[';
     for (int k = 0; k < 5; k++) { /* level >= k+1; entries 3 and 4 both mean the deep survey (4) */
-        jb_sep(b);
-        jb_bool(b, level >= (k < 4 ? k + 1 : 4));
+        if (k) *o++ = ',';
+        o = jw_bool(o, level >= (k < 4 ? k + 1 : 4));
     }
-    jb_putc(b, ']');
-    jb_key(b, "resources");
+    *o++ = ']';
+    jb_end(b, o, lim);
+    JB_KEY(b, "resources");
     if (ref) observe_resources_all(b, s, bi, level);
     else observe_resources_min(b, s, bi, level);
     alien_life al;
     life_alien(w, s, bi, &al);
-    jb_key(b, "life");
+    JB_KEY(b, "life");
     if (level >= 2 && al.level) {
-        jb_puts(b, "{\"level\":");
+        JB_LIT(b, "{\"level\":");
         jb_cstr(b, life_level_names[al.level]);
-        jb_key(b, "extinct");
+        JB_KEY(b, "extinct");
         jb_bool(b, al.extinct);
-        jb_key(b, "biology");
+        JB_KEY(b, "biology");
         jb_cstr(b, al.biology);
         if (al.civ_name[0]) {
-            jb_key(b, "civilization");
-            jb_puts(b, "{\"name\":");
+            JB_KEY(b, "civilization");
+            JB_LIT(b, "{\"name\":");
             jb_cstr(b, al.civ_name);
-            jb_key(b, "disposition");
+            JB_KEY(b, "disposition");
             jb_cstr(b, al.disposition);
-            jb_key(b, "culture");
+            JB_KEY(b, "culture");
             jb_cstr(b, al.culture);
             jb_putc(b, '}');
         }
@@ -198,13 +217,13 @@ void observe_planet(jbuf *b, world *w, const star_system *s, int bi, int level, 
     } else {
         jb_null(b);
     }
-    jb_key(b, "artifact");
+    JB_KEY(b, "artifact");
     if (level >= 4 && al.artifacts) {
-        jb_puts(b, "{\"count\":");
+        JB_LIT(b, "{\"count\":");
         jb_u64(b, (uint64_t)al.artifacts);
-        jb_key(b, "recovered");
+        JB_KEY(b, "recovered");
         jb_bool(b, hmap_get(&w->art_taken, hi, lo) != NULL);
-        jb_key(b, "origin");
+        JB_KEY(b, "origin");
         jb_cstr(b, al.extinct ? "extinct civilisation" : "unknown");
         jb_putc(b, '}');
     } else {

@@ -10,8 +10,8 @@ void observe_reference(jbuf *b, world *w, uint32_t idx) {
     const star_system *s = world_probe_system(w, p);
     double pos[3] = {0, 0, 0};
     society_position(w, p, pos);
-    jb_key(b, "reference");
-    jb_puts(b, "{\"system\":");
+    JB_KEY(b, "reference");
+    JB_LIT(b, "{\"system\":");
     if (p->location != LOC_INTERSTELLAR && s) observe_system_info(b, w, p, s, 1);
     else jb_null(b);
     observe_recent_events(b, &w->L[idx], 1);

@@ -15,28 +15,40 @@ static double revealed_abundance(const star_system *s, int bi, int r, int level)
     return a;
 }
 
+/* {"iron":v[0],...} with the first n resources (RES_COUNT, or 0 for {}) */
+static void write_res_object(jbuf *b, const double v[RES_COUNT], int n) {
+    size_t kl[RES_COUNT], bound = 2;
+    for (int r = 0; r < n; r++) {
+        kl[r] = strlen(galaxy_resource_names[r]);
+        bound += kl[r] + 4 + JW_DOUBLE_MAX;
+    }
+    char *o = jb_begin(b, bound);
+    if (!o) return;
+    const char *lim = o + bound;
+    *o++ = '{';
+    for (int r = 0; r < n; r++) {
+        o = jw_key(o, galaxy_resource_names[r], kl[r], r > 0);
+        o = jw_double(o, v[r]);
+    }
+    *o++ = '}';
+    jb_end(b, o, lim);
+}
+
 /* {"iron":..,...}: every resource (all) or, below level 1, none. */
 static void write_abundances(jbuf *b, const star_system *s, int bi, int level, int all) {
-    jb_putc(b, '{');
-    if (all || level >= 1) {
-        for (int r = 0; r < RES_COUNT; r++) {
-            jb_key(b, galaxy_resource_names[r]);
-            jb_double(b, revealed_abundance(s, bi, r, level));
-        }
-    }
-    jb_putc(b, '}');
+    double a[RES_COUNT];
+    int n = all || level >= 1 ? RES_COUNT : 0;
+    for (int r = 0; r < n; r++) a[r] = revealed_abundance(s, bi, r, level);
+    write_res_object(b, a, n);
 }
 
 void observe_resources(jbuf *b, const world *w, const star_system *s, int bi, int level) {
     write_abundances(b, s, bi, level, 0);
     if (level >= 4) {
-        jb_key(b, "remaining_kg");
-        jb_putc(b, '{');
-        for (int r = 0; r < RES_COUNT; r++) {
-            jb_key(b, galaxy_resource_names[r]);
-            jb_double(b, world_body_remaining(w, s, bi, r));
-        }
-        jb_putc(b, '}');
+        double kg[RES_COUNT];
+        for (int r = 0; r < RES_COUNT; r++) kg[r] = world_body_remaining(w, s, bi, r);
+        JB_KEY(b, "remaining_kg");
+        write_res_object(b, kg, RES_COUNT);
     }
 }
 
@@ -48,31 +60,34 @@ void observe_resources_all(jbuf *b, const star_system *s, int bi, int level) {
     write_abundances(b, s, bi, level, 1);
 }
 
-void observe_kg(jbuf *b, const double kg[RES_COUNT]) {
-    jb_putc(b, '{');
-    for (int r = 0; r < RES_COUNT; r++) {
-        jb_key(b, galaxy_resource_names[r]);
-        jb_double(b, kg[r]);
-    }
-    jb_putc(b, '}');
-}
+void observe_kg(jbuf *b, const double kg[RES_COUNT]) { write_res_object(b, kg, RES_COUNT); }
 
 void observe_vec3(jbuf *b, const double v[3]) {
-    jb_putc(b, '[');
+    const size_t bound = 2 + 3 * (1 + JW_DOUBLE_MAX);
+    char *o = jb_begin(b, bound);
+    if (!o) return;
+    const char *lim = o + bound;
+    *o++ = '[';
     for (int k = 0; k < 3; k++) {
-        jb_sep(b);
-        jb_double(b, v[k]);
+        if (k) *o++ = ',';
+        o = jw_double(o, v[k]);
     }
-    jb_putc(b, ']');
+    *o++ = ']';
+    jb_end(b, o, lim);
 }
 
 void observe_sector(jbuf *b, const int32_t sec[3]) {
-    jb_putc(b, '[');
+    const size_t bound = 2 + 3 * (1 + JW_U64_MAX);
+    char *o = jb_begin(b, bound);
+    if (!o) return;
+    const char *lim = o + bound;
+    *o++ = '[';
     for (int k = 0; k < 3; k++) {
-        jb_sep(b);
-        jb_i64(b, sec[k]);
+        if (k) *o++ = ',';
+        o = jw_i64(o, sec[k]);
     }
-    jb_putc(b, ']');
+    *o++ = ']';
+    jb_end(b, o, lim);
 }
 
 /* ---------------------------------------------------------------- reference numbering */
@@ -153,48 +168,47 @@ int observe_planet_count(const star_system *s) {
 
 void observe_scan_entry(jbuf *b, const world *w, const probe *p, const scan_hit *hit, int full, int ref) {
     const star_system *t = hit->sys;
-    jb_sep(b);
-    jb_puts(b, "{\"id\":");
+    JB_SEP_LIT(b, "{\"id\":");
     jb_id(b, t->id_hi, t->id_lo);
-    jb_key(b, "name");
+    JB_KEY(b, "name");
     jb_cstr(b, t->name);
-    jb_key(b, "star_class");
+    JB_KEY(b, "star_class");
     if (ref) jb_u64(b, t->star_class);
     else jb_cstr(b, galaxy_star_class_names[t->star_class]);
     if (full) {
-        jb_key(b, "luminosity_solar");
+        JB_KEY(b, "luminosity_solar");
         jb_double(b, t->luminosity);
-        jb_key(b, "position");
+        JB_KEY(b, "position");
         observe_vec3(b, t->pos);
-        jb_key(b, "planet_count");
+        JB_KEY(b, "planet_count");
         jb_u64(b, (uint64_t)observe_planet_count(t));
     }
     double eta = ceil(hit->distance_ly / (world_speed_c(w, p) / 365.25));
-    jb_key(b, "distance_ly");
+    JB_KEY(b, "distance_ly");
     jb_double(b, hit->distance_ly);
-    jb_key(b, "fuel_needed");
+    JB_KEY(b, "fuel_needed");
     jb_double(b, hit->distance_ly * world_fuel_per_ly(p));
-    jb_key(b, "eta_ticks");
+    JB_KEY(b, "eta_ticks");
     jb_double(b, eta);
-    jb_key(b, "explored");
+    JB_KEY(b, "explored");
     jb_bool(b, hmap_get(&w->explored, t->id_hi, t->id_lo) != NULL);
     if (full) {
         uint32_t *c = hmap_get(&w->claims, t->id_hi, t->id_lo);
-        jb_key(b, "claimed_by");
+        JB_KEY(b, "claimed_by");
         if (c && *c) jb_id(b, PROBE_ID_HI, *c);
         else jb_null(b);
     }
     /* the fields every scan entry carries for reference clients */
-    jb_key(b, "system_id");
+    JB_KEY(b, "system_id");
     jb_id(b, t->id_hi, t->id_lo);
-    jb_key(b, "sector");
+    JB_KEY(b, "sector");
     observe_sector(b, t->sector);
-    jb_key(b, "star_count");
+    JB_KEY(b, "star_count");
     jb_u64(b, 1);
-    jb_key(b, "estimated_travel_ticks");
+    JB_KEY(b, "estimated_travel_ticks");
     jb_double(b, eta);
     if (ref) {
-        jb_key(b, "star_class_name");
+        JB_KEY(b, "star_class_name");
         jb_cstr(b, galaxy_star_class_names[t->star_class]);
     }
     jb_putc(b, '}');

@@ -25,35 +25,43 @@ static double star_temp_k(const star_system *s) {
 }
 
 void observe_system_info(jbuf *b, world *w, const probe *p, const star_system *s, int ref) {
-    jb_puts(b, "{\"id\":");
-    jb_id(b, s->id_hi, s->id_lo);
-    jb_key(b, "name");
-    jb_cstr(b, s->name);
-    jb_key(b, "star_count");
-    jb_u64(b, 1);
-    jb_key(b, "planet_count");
-    jb_u64(b, (uint64_t)observe_planet_count(s));
-    jb_key(b, "stars");
-    jb_puts(b, "[{\"name\":");
-    jb_cstr(b, s->name);
-    jb_key(b, "class");
-    if (ref) jb_u64(b, s->star_class);
-    else jb_cstr(b, galaxy_star_class_names[s->star_class]);
-    jb_key(b, "luminosity_solar");
-    jb_double(b, s->luminosity);
-    jb_key(b, "mass_solar");
-    jb_double(b, s->mass);
+    const char *cls = galaxy_star_class_names[s->star_class];
+    size_t nl = strlen(s->name), cl = strlen(cls);
+    /* up to the planets: < 200 bytes of literals, an id, 3 doubles, 4 integers (< 300 together),
+     * the name twice and the class name twice */
+    const size_t bound = 512 + 2 * jw_str_max(nl) + 2 * jw_str_max(cl);
+    char *o = jb_begin(b, bound);
+    if (!o) return;
+    const char *lim = o + bound;
+    o = JW_LIT(o, "{\"id\":");
+    o = jw_id(o, s->id_hi, s->id_lo);
+    o = JW_KEY(o, "name");
+    o = jw_str(o, s->name, nl);
+    o = JW_KEY(o, "star_count");
+    o = jw_u64(o, 1);
+    o = JW_KEY(o, "planet_count");
+    o = jw_u64(o, (uint64_t)observe_planet_count(s));
+    o = JW_KEY(o, "stars");
+    o = JW_LIT(o, "[{\"name\":");
+    o = jw_str(o, s->name, nl);
+    o = JW_KEY(o, "class");
+    o = ref ? jw_u64(o, s->star_class) : jw_str(o, cls, cl);
+    o = JW_KEY(o, "luminosity_solar");
+    o = jw_double(o, s->luminosity);
+    o = JW_KEY(o, "mass_solar");
+    o = jw_double(o, s->mass);
     if (ref) {
-        jb_key(b, "temp_k");
-        jb_u64(b, (uint64_t)star_temp_k(s));
-        jb_key(b, "class_name");
-        jb_cstr(b, galaxy_star_class_names[s->star_class]);
+        o = JW_KEY(o, "temp_k");
+        o = jw_u64(o, (uint64_t)star_temp_k(s));
+        o = JW_KEY(o, "class_name");
+        o = jw_str(o, cls, cl);
     }
-    jb_key(b, "metallicity");
-    jb_double(b, world_q3(rng_unit(rng_hash3(w->seed ^ RNG_STREAM_PLANET, s->id_hi, s->id_lo)) * 0.6 - 0.3));
-    jb_puts(b, "}]");
-    jb_key(b, "planets");
-    jb_putc(b, '[');
+    o = JW_KEY(o, "metallicity");
+    o = jw_double(o, world_q3(rng_unit(rng_hash3(w->seed ^ RNG_STREAM_PLANET, s->id_hi, s->id_lo)) * 0.6 - 0.3));
+    o = JW_LIT(o, "}]");
+    o = JW_KEY(o, "planets");
+    *o++ = '[';
+    jb_end(b, o, lim);
     for (int k = 0; k < s->n_bodies; k++) observe_planet(b, w, s, k, p->survey[k], ref);
     jb_putc(b, ']');
     jb_putc(b, '}');
@@ -74,57 +82,56 @@ void observe_system(jbuf *b, world *w, const star_system *s, const probe *viewer
                 if (p->survey[bi] > level[bi]) level[bi] = p->survey[bi];
         }
     }
-    jb_puts(b, "{\"id\":");
+    JB_LIT(b, "{\"id\":");
     jb_id(b, s->id_hi, s->id_lo);
-    jb_key(b, "name");
+    JB_KEY(b, "name");
     jb_cstr(b, s->name);
-    jb_key(b, "sector");
+    JB_KEY(b, "sector");
     observe_sector(b, s->sector);
-    jb_key(b, "position");
+    JB_KEY(b, "position");
     observe_vec3(b, s->pos);
-    jb_key(b, "star");
-    jb_puts(b, "{\"class\":");
+    JB_KEY(b, "star");
+    JB_LIT(b, "{\"class\":");
     jb_cstr(b, galaxy_star_class_names[s->star_class]);
-    jb_key(b, "luminosity");
+    JB_KEY(b, "luminosity");
     jb_double(b, s->luminosity);
-    jb_key(b, "mass");
+    JB_KEY(b, "mass");
     jb_double(b, s->mass);
     jb_putc(b, '}');
-    jb_key(b, "explored");
+    JB_KEY(b, "explored");
     jb_bool(b, hmap_get(&w->explored, s->id_hi, s->id_lo) != NULL);
-    jb_key(b, "bodies");
+    JB_KEY(b, "bodies");
     jb_putc(b, '[');
     for (int bi = 0; bi < s->n_bodies; bi++) {
         const body *bd = &s->bodies[bi];
         uint64_t bh, bl;
         galaxy_body_id(s, bi, &bh, &bl);
-        jb_sep(b);
-        jb_puts(b, "{\"id\":");
+        JB_SEP_LIT(b, "{\"id\":");
         jb_id(b, bh, bl);
-        jb_key(b, "id_hi");
+        JB_KEY(b, "id_hi");
         jb_u64(b, bh);
-        jb_key(b, "id_lo");
+        JB_KEY(b, "id_lo");
         jb_u64(b, bl);
-        jb_key(b, "name");
+        JB_KEY(b, "name");
         jb_cstr(b, bd->name);
-        jb_key(b, "type");
+        JB_KEY(b, "type");
         jb_cstr(b, galaxy_body_type_names[bd->type]);
-        jb_key(b, "orbit_au");
+        JB_KEY(b, "orbit_au");
         jb_double(b, bd->orbit_au);
-        jb_key(b, "parent");
+        JB_KEY(b, "parent");
         if (bd->parent == 0xFF) jb_null(b);
         else {
             uint64_t ph, pl;
             galaxy_body_id(s, bd->parent, &ph, &pl);
             jb_id(b, ph, pl);
         }
-        jb_key(b, "landable");
+        JB_KEY(b, "landable");
         jb_bool(b, bd->landable);
-        jb_key(b, "survey_level");
+        JB_KEY(b, "survey_level");
         jb_u64(b, level[bi]);
-        jb_key(b, "resources");
+        JB_KEY(b, "resources");
         observe_resources(b, w, s, bi, level[bi]);
         jb_putc(b, '}');
     }
-    jb_puts(b, "]}");
+    JB_LIT(b, "]}");
 }

@@ -1,5 +1,5 @@
 /* test_json.c -- reader strictness, error positions, limits, exact integers; writer escaping and
- * round-trip doubles. */
+ * round-trip doubles; the fast number formatters and string escaping against reference versions. */
 #include "json.h"
 #include "rng.h"
 #include "testutil.h"
@@ -173,6 +173,169 @@ static void test_double_roundtrip(void) {
     CHECK(strcmp(out, "1e-07") == 0);
 }
 
+/* json_fmt_double (fast paths, 128-bit exact digits) against json_fmt_double_ref (the original
+ * snprintf/strtod formatter): the same text for every value. */
+static int fmt_same(double v) {
+    char fast[48], ref[48];
+    memset(fast, 'x', sizeof fast);
+    int nf = json_fmt_double(fast, v), nr = json_fmt_double_ref(ref, v);
+    if (nf == nr && strcmp(fast, ref) == 0 && (size_t)nf == strlen(fast)) return 1;
+    fprintf(stderr, "json_fmt_double(%.17g = %a): fast '%s' (%d), reference '%s' (%d)\n", v, v, fast, nf, ref, nr);
+    return 0;
+}
+
+static void test_double_fast_vs_ref(void) {
+    static const double special[] = {0.0, -0.0, 1.0, -1.0, 0.1, 0.5, 1e-7, 1e-6, 1e-5, 1e-4, 0.30000000000000004,
+        123456789012.3125, 999999999.9999995, 999999999.999999, 1e9, 1e15, 1e16, 1e17, 1e21, 1e22, 1e23,
+        9007199254740991.0, 9007199254740992.0, 9007199254740993.0, 4503599627370495.5, 1e15 + 0.5,
+        1e308, 1.7976931348623157e308, 2.2250738585072014e-308, 4.9406564584124654e-324, 1e-310,
+        0.000123456789012345678, 5e-5, 2.5e-5, 1234567.0000001, 0.1 + 0.7, 1.0 / 3.0, 2.0 / 3.0, 100.0 / 7.0,
+        1004071228069.0, 1629998000000.0, 3.0e37, 1.0e38, 6.02214076e23, 5.972e24};
+    int ok = 1;
+    for (size_t i = 0; i < sizeof special / sizeof *special && ok; i++)
+        ok = fmt_same(special[i]) && fmt_same(-special[i]) && fmt_same(nextafter(special[i], 0.0)) &&
+             fmt_same(nextafter(special[i], INFINITY));
+    ok = ok && fmt_same(INFINITY) && fmt_same(-INFINITY) && fmt_same(NAN) && fmt_same(-NAN);
+    char out[48];
+    json_fmt_double(out, NAN);
+    CHECK(strcmp(out, "null") == 0);
+    json_fmt_double(out, -0.0);
+    CHECK(strcmp(out, "-0.0") == 0);
+    rng_state r;
+    rng_seed(&r, 11);
+    for (int i = 0; i < 40000 && ok; i++) {
+        uint64_t bits = rng_next(&r);
+        double v;
+        memcpy(&v, &bits, 8); /* any bit pattern: NaNs, infinities, subnormals, huge, tiny */
+        ok = fmt_same(v);
+        /* arbitrary values of every magnitude the engine prints, both signs */
+        double u = rng_double(&r) * pow(10.0, (double)rng_below(&r, 50) - 25);
+        ok = ok && fmt_same(u) && fmt_same(-u);
+        /* few decimals (the grid paths, and values above 1e9 that miss them) */
+        double g = (double)(int64_t)(rng_next(&r) % 100000000000000ULL) / pow(10.0, (double)rng_below(&r, 12));
+        ok = ok && fmt_same(g) && fmt_same(-g);
+        /* integers times 2^-k: exact binary fractions, where printf's rounding meets ties */
+        double d = ldexp((double)(rng_next(&r) >> (11 + rng_below(&r, 40))), -(int)rng_below(&r, 24));
+        ok = ok && fmt_same(d) && fmt_same(-d);
+        /* next to powers of ten and of two, where the digit count and the rounding gap change */
+        double p10 = pow(10.0, (double)rng_below(&r, 60) - 25), p2 = ldexp(1.0, (int)rng_below(&r, 240) - 120);
+        ok = ok && fmt_same(nextafter(p10, 0.0)) && fmt_same(nextafter(p10, INFINITY)) && fmt_same(p2) &&
+             fmt_same(nextafter(p2, 0.0)) && fmt_same(nextafter(p2, INFINITY));
+        /* values quantised like the engine's (world_q3 / world_q6) and their quotients */
+        double q = round(rng_double(&r) * 1e6 * pow(10.0, (double)rng_below(&r, 8))) / 1e3;
+        ok = ok && fmt_same(q) && fmt_same(q / 7.0) && fmt_same(q * 1e-3 + 1e9);
+    }
+    CHECK(ok);
+}
+
+static void test_u64_format(void) {
+    rng_state r;
+    rng_seed(&r, 12);
+    int ok = 1;
+    for (int i = 0; i < 200000 && ok; i++) {
+        uint64_t v = rng_next(&r) >> rng_below(&r, 64);
+        if (i < 40) v = i < 20 ? (uint64_t)pow(10.0, i) - 1 : (uint64_t)pow(10.0, i - 20); /* digit-count edges */
+        if (i == 40) v = UINT64_MAX;
+        char want[32], got[32];
+        snprintf(want, sizeof want, "%llu", (unsigned long long)v);
+        size_t n = json_fmt_u64(got, v);
+        got[n] = 0;
+        if (strcmp(want, got) != 0) {
+            fprintf(stderr, "json_fmt_u64(%s) = '%s'\n", want, got);
+            ok = 0;
+        }
+    }
+    CHECK(ok);
+    jbuf b;
+    jb_init(&b);
+    jb_i64(&b, INT64_MIN);
+    jb_sep(&b);
+    jb_i64(&b, -7);
+    jb_sep(&b);
+    jb_i64(&b, INT64_MAX);
+    JB_KEY(&b, "k");
+    JB_SEP_LIT(&b, "{\"a\":");
+    jb_id(&b, UINT64_MAX, 0);
+    jb_putc(&b, '}');
+    const char *want = "-9223372036854775808,-7,9223372036854775807,\"k\":{\"a\":\"18446744073709551615-0\"}";
+    CHECK_MSG(b.len == strlen(want) && memcmp(b.p, want, b.len) == 0, "%.*s", (int)b.len, b.p);
+    jb_free(&b);
+}
+
+/* jb_str (eight bytes at a time while nothing needs escaping) against a byte-at-a-time escaper
+ * written from the rules: the same bytes for random strings of every kind of byte. */
+static size_t ref_escape(char *o, const char *s, size_t n) {
+    static const char hex[] = "0123456789abcdef";
+    size_t k = 0;
+    o[k++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '"' || c == '\\') {
+            o[k++] = '\\';
+            o[k++] = (char)c;
+        } else if (c == '\n' || c == '\r' || c == '\t') {
+            o[k++] = '\\';
+            o[k++] = c == '\n' ? 'n' : c == '\r' ? 'r' : 't';
+        } else if (c < 0x20) {
+            k += (size_t)sprintf(o + k, "\\u00%c%c", hex[c >> 4], hex[c & 15]);
+        } else if (c < 0x80) {
+            o[k++] = (char)c;
+        } else {
+            /* a valid sequence is copied, anything else becomes U+FFFD (the parser decides) */
+            size_t l = 1;
+            while (l < 4 && i + l < n && ((unsigned char)s[i + l] & 0xC0) == 0x80) l++;
+            json_doc d;
+            json_error e;
+            char tmp[8];
+            int valid = 0;
+            json_doc_init(&d);
+            for (size_t m = l; m >= 1 && !valid; m--) {
+                tmp[0] = '"';
+                memcpy(tmp + 1, s + i, m);
+                tmp[m + 1] = '"';
+                if (json_parse(&d, tmp, m + 2, &e) == 0) {
+                    memcpy(o + k, s + i, m);
+                    k += m;
+                    i += m - 1;
+                    valid = 1;
+                }
+            }
+            json_doc_free(&d);
+            if (!valid) {
+                memcpy(o + k, "\\ufffd", 6);
+                k += 6;
+            }
+        }
+    }
+    o[k++] = '"';
+    return k;
+}
+
+static void test_str_escape(void) {
+    static const char pool[] = "abcXYZ019 -_.,:;{}[]/~\"\\\n\r\t\x01\x1f\x7f\xc3\xa9\xe2\x82\xac\xf0\x9f\x9a\x80\xff\xc0\xed\xa0";
+    rng_state r;
+    rng_seed(&r, 13);
+    jbuf b;
+    jb_init(&b);
+    int ok = 1;
+    for (int i = 0; i < 20000 && ok; i++) {
+        char s[64], want[64 * 6 + 2];
+        size_t n = rng_below(&r, 48);
+        int plain = i % 2; /* half the strings plain ASCII, so the 8-byte path runs to the end */
+        for (size_t k = 0; k < n; k++)
+            s[k] = plain && k + 3 < n ? (char)('a' + rng_below(&r, 26)) : pool[rng_below(&r, sizeof pool - 1)];
+        size_t wn = ref_escape(want, s, n);
+        jb_reset(&b);
+        jb_str(&b, s, n);
+        if (b.len != wn || memcmp(b.p, want, wn) != 0) {
+            fprintf(stderr, "jb_str: got %.*s want %.*s\n", (int)b.len, b.p, (int)wn, want);
+            ok = 0;
+        }
+    }
+    CHECK(ok);
+    jb_free(&b);
+}
+
 static void test_echo(void) {
     json_doc d;
     json_error e;
@@ -196,6 +359,9 @@ int main(void) {
     test_writer();
     test_writer_utf8();
     test_double_roundtrip();
+    test_double_fast_vs_ref();
+    test_u64_format();
+    test_str_escape();
     test_echo();
     return tu_report("test_json");
 }
