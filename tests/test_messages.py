@@ -54,6 +54,11 @@ def test_actions_in_every_accepted_form() -> None:
         (b'{"type":"actions","actions":{"1-1":{"action":"x"}}}', "unknown_action", None),
         (b'{"type":"actions","tick":"now","actions":{}}', "invalid", "$.tick"),
         (b'{"type":"actions","actions":{"bob":{"action":"wait"}}}', "invalid", None),
+        # a trailing newline is not part of an id ("$" of a regex would let it through)
+        (b'{"type":"actions","actions":{"1-1":"wait","1-2\\n":"wait"}}', "invalid", None),
+        (b'{"action":"wait","probe_id":"1-2\\n"}', "invalid", "$.probe_id"),
+        (b'{"type":"register","probe_ids":["1-1\\n"]}', "invalid", "$.probe_ids[0]"),
+        (b'{"type":"actions","actions":{"1-1":{"action":"wait","x":{"y":1}},"1-2":7}}', "invalid", None),
     ],
 )
 def test_bad_agent_messages(payload: bytes, code: str, path: str | None) -> None:

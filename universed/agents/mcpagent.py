@@ -395,7 +395,7 @@ class McpAgent:
 
     def require(self, probe_id: str) -> None:
         """Raises `AgentUnavailable` / KeyError unless ``probe_id`` is one of mine, connected."""
-        if not PROBE_ID_RE.match(probe_id):
+        if not PROBE_ID_RE.fullmatch(probe_id):
             raise KeyError(f"not a probe id: {probe_id!r} (like '1-1')")
         if probe_id not in self.probe_ids:
             mine = ", ".join(self.probe_ids) or "none"

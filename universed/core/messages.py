@@ -104,6 +104,8 @@ INJECT_TYPE_NUMBERS: dict[int, str] = {
     6: "threat",
 }
 PROBE_ID_RE = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+#: many probe ids at once, one per line (a fleet's ``actions``): one regex pass, not one per id
+_PROBE_ID_LINES_RE = re.compile(r"(?:[0-9]{1,20}-[0-9]{1,20}\n)*")
 Mode = Literal["realtime", "lockstep", "paused"]
 #: Observation shapes (docs/agent-protocol.md "Observation shapes").
 Shape = Literal["reference", "readable"]
@@ -146,7 +148,7 @@ def _between(lo: float, hi: float, *, low_open: bool = False) -> Any:
 
 
 def _check_probe_id(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not PROBE_ID_RE.match(value):
+    if not isinstance(value, str) or not PROBE_ID_RE.fullmatch(value):
         raise FieldError(attribute.name, f"must be a probe id like '1-1', got {value!r}")
 
 
@@ -157,7 +159,7 @@ def _check_probe_ids(_inst: object, attribute: attrs.Attribute[Any], value: obje
     if not value:
         raise FieldError(attribute.name, "must not be empty")
     for index, item in enumerate(value):
-        if not PROBE_ID_RE.match(item):
+        if not PROBE_ID_RE.fullmatch(item):
             raise FieldError(
                 f"{attribute.name}[{index}]", f"must be a probe id like '1-1', got {item!r}"
             )
@@ -278,7 +280,7 @@ def _parse_action(obj: Mapping[str, Any], path: str) -> Action:
         )
     params = {k: v for k, v in obj.items() if k not in ("action", "type", "probe_id", "tick")}
     pid = obj.get("probe_id")
-    if pid is not None and (not isinstance(pid, str) or not PROBE_ID_RE.match(pid)):
+    if pid is not None and (not isinstance(pid, str) or not PROBE_ID_RE.fullmatch(pid)):
         raise MessageError(
             "invalid", f"probe_id must be a probe id, got {pid!r}", f"{path}.probe_id"
         )
@@ -313,11 +315,19 @@ def parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch |
         tick = obj.get("tick")
         if tick is not None and (not isinstance(tick, int) or isinstance(tick, bool)):
             raise MessageError("invalid", "tick must be an integer", "$.tick")
-        parsed = {}
-        match = PROBE_ID_RE.match
+        parsed: dict[str, Mapping[str, Any]] = {}
+        if not _PROBE_ID_LINES_RE.fullmatch("\n".join(actions) + "\n" if actions else ""):
+            for pid in actions:
+                if not PROBE_ID_RE.fullmatch(pid):
+                    raise MessageError("invalid", f"bad probe id {pid!r}", f"$.actions[{pid!r}]")
+        bare_of = _BARE_ACTIONS.get
         for pid, act in actions.items():
-            if not match(pid):
-                raise MessageError("invalid", f"bad probe id {pid!r}", f"$.actions[{pid!r}]")
+            # the common answer, {"action": "wait"}: one shared dict per name, no other checks
+            if type(act) is dict and len(act) == 1:
+                bare = bare_of(act.get("action") or act.get("type"))  # type: ignore[arg-type]
+                if bare is not None:
+                    parsed[pid] = bare
+                    continue
             parsed[pid] = _sim_action(act, pid)
         return ActionsBatch(parsed, tick)
     if kind is None:
