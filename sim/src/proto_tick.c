@@ -55,6 +55,28 @@ static void write_pre_reject(jbuf *pre, const json_doc *d, const char *key, size
     jb_putc(pre, '}');
 }
 
+/* The same order as qsort with cmp_keyed, by a stable counting sort on the probe index when the
+ * actions are many against the probes (a fleet answering for every probe: O(n + probes), not
+ * O(n log n)). Replaces *tmp; 0 if not worth it (or out of memory): the caller sorts. */
+static int sort_by_probe(keyed_action **tmp, size_t n, uint32_t n_probes) {
+    if (n < 256 || (size_t)n_probes > 8 * n) return 0;
+    uint32_t *start = calloc((size_t)n_probes + 1, sizeof *start);
+    keyed_action *out = malloc(n * sizeof *out);
+    if (!start || !out) {
+        free(start);
+        free(out);
+        return 0;
+    }
+    keyed_action *in = *tmp;
+    for (size_t i = 0; i < n; i++) start[in[i].a.probe + 1]++;
+    for (uint32_t p = 0; p < n_probes; p++) start[p + 1] += start[p];
+    for (size_t i = 0; i < n; i++) out[start[in[i].a.probe]++] = in[i]; /* request order kept */
+    free(start);
+    free(in);
+    *tmp = out;
+    return 1;
+}
+
 /* Parse the actions object into P->acts (sorted by probe, one per probe). Entries for unknown
  * probes, malformed actions and duplicates are written to pre. Returns the count, or -1. */
 static long collect_actions(proto *P, const json_node *acts, jbuf *pre, perr *e) {
@@ -97,7 +119,7 @@ static long collect_actions(proto *P, const json_node *acts, jbuf *pre, perr *e)
         }
     }
     /* sort by (probe, request position): the first entry for a probe wins */
-    qsort(tmp, n, sizeof *tmp, cmp_keyed);
+    if (!sort_by_probe(&tmp, n, P->w.n_probes)) qsort(tmp, n, sizeof *tmp, cmp_keyed);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
         if (k && tmp[i].a.probe == P->acts[k - 1].probe) {
