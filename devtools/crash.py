@@ -34,11 +34,19 @@ class DaemonProcess:
     Starts paused (``--mode paused``), so the state right after a start is the resumed one.
     """
 
-    def __init__(self, state_dir: Path, config: Path, log_path: Path, token: str) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        config: Path,
+        log_path: Path,
+        token: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.state_dir = state_dir
         self.config = config
         self.log_path = log_path
         self.token = token
+        self.env = dict(env or {})  # extra environment (e.g. UNIVERSE_SIM_SAVE_DELAY_MS)
         self.proc: Any = None
         self.port = 0
 
@@ -49,7 +57,7 @@ class DaemonProcess:
 
         t0 = time.monotonic()
         offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        env = dict(os.environ, UNIVERSED_ADMIN_TOKEN=self.token)
+        env = dict(os.environ, UNIVERSED_ADMIN_TOKEN=self.token, **self.env)
         env.pop("UNIVERSED_CONFIG", None)
         with open(self.log_path, "ab") as log_file:
             self.proc = subprocess.Popen(
@@ -174,6 +182,7 @@ def crash_soak(
     run_seconds: tuple[float, float] = (0.02, 0.25),
     policy: str = "random",
     checkpoint_every: int = 25,
+    save_delay_ms: int = 0,
     say: Callable[[str], None] | None = None,
 ) -> CrashReport:
     """Kill the sim ``sim_kills`` times and the daemon ``daemon_kills`` times, at random.
@@ -183,6 +192,8 @@ def crash_soak(
     from a seeded RNG). After each kill it is paused and its ``(tick, hash)`` compared with a
     reference daemon that is never killed, advanced by hand to the same tick. Every few rounds
     the same event is injected into both (journaled injects). Kinds alternate in random order.
+    ``save_delay_ms``: the daemon under test's background saves wait that long before their
+    rename (``UNIVERSE_SIM_SAVE_DELAY_MS``), so most kills land while one is in flight.
     """
     import random
 
@@ -192,7 +203,8 @@ def crash_soak(
     config.write_text(CRASH_CONFIG.format(policy=policy, checkpoint_every=checkpoint_every))
     token = "crash-soak-admin-token-0123456789abcdef"
     ref = DaemonProcess(workdir / "ref", config, workdir / "ref.log", token)
-    sut = DaemonProcess(workdir / "sut", config, workdir / "sut.log", token)
+    delay = {"UNIVERSE_SIM_SAVE_DELAY_MS": str(save_delay_ms)} if save_delay_ms else {}
+    sut = DaemonProcess(workdir / "sut", config, workdir / "sut.log", token, env=delay)
     kinds = ["sim"] * sim_kills + ["daemon"] * daemon_kills
     rng.shuffle(kinds)
     report = CrashReport()
@@ -257,12 +269,18 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="seed of the kill schedule")
     parser.add_argument("--policy", default="random", help="in-process policy for every probe")
     parser.add_argument("--workdir", help="keep the state directories and logs here")
+    parser.add_argument("--checkpoint-every", type=int, default=25, metavar="TICKS",
+                        help="the daemons' checkpoint_every (default 25)")  # fmt: skip
+    parser.add_argument("--save-delay-ms", type=int, default=0, metavar="MS",
+                        help="each background save of the daemon under test waits MS before "
+                        "its rename: kills land while saves are in flight")  # fmt: skip
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="universed-crash-") as tmp:
         work = Path(args.workdir) if args.workdir else Path(tmp)
         report = crash_soak(
             work, sim_kills=args.crash_soak, daemon_kills=args.crash_soak, seed=args.seed,
             policy=args.policy, run_seconds=(0.02, 1.0), say=print,
+            checkpoint_every=args.checkpoint_every, save_delay_ms=args.save_delay_ms,
         )  # fmt: skip
     rec = sorted(report.recovery_seconds)
     if rec:

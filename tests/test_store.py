@@ -125,6 +125,46 @@ def test_a_checkpoint_that_adds_nothing_is_not_recorded(tmp_path: Path) -> None:
     assert base is not None and base.tick == 0 and [e.kind for e in entries] == ["tick", "hash"]
 
 
+def test_a_background_checkpoint_keeps_the_rows_after_its_position(tmp_path: Path) -> None:
+    """A background save is recorded when its file is durable, later than it was taken: its row
+    names the position of the tick it saved, and the rows appended meanwhile stay after it."""
+    j = SqliteJournal(tmp_path, keep=3)
+    j.checkpoint(cp_file(j, 0), reset=True)
+    for k in range(1, 4):
+        j.append(Entry("tick", k, {}))
+    taken_at = j.last_seq  # the save of tick 3 starts here ...
+    for k in range(4, 7):
+        j.append(Entry("tick", k, {}))
+    j.checkpoint(cp_file(j, 3), after_seq=taken_at)  # ... and is durable now, at tick 6
+    cp, entries = j.latest()
+    assert cp is not None and cp.tick == 3 and [e.tick for e in entries] == [4, 5, 6]
+    base, entries = j.resume_plan()
+    assert base is not None and base.tick == 3 and [e.tick for e in entries] == [4, 5, 6]
+    assert [e.tick for e in j.entries_after(0)] == [1, 2, 3, 4, 5, 6]  # nothing pruned (keep=3)
+    # one taken before the newest (superseded) is not recorded, its file removed
+    stale = cp_file(j, 2)
+    j.checkpoint(stale, after_seq=taken_at - 1)
+    assert [c.tick for c in j.checkpoints()] == [0, 3] and not stale.path.exists()
+    with pytest.raises(ValueError, match="beyond the last row"):
+        j.checkpoint(cp_file(j, 9), after_seq=j.last_seq + 1)
+
+
+def test_files_no_row_names_are_swept_and_never_reused(tmp_path: Path) -> None:
+    j = SqliteJournal(tmp_path)
+    kept = cp_file(j, 0)
+    j.checkpoint(kept, reset=True)
+    orphan = j.next_checkpoint_path(5)  # a background save whose row never committed
+    orphan.write_bytes(b"complete but unrecorded")
+    assert j.next_checkpoint_path(5) != orphan  # a new save never overwrites it
+    temp = j.checkpoint_dir / f"{orphan.name}.tmp.4242"  # an interrupted writer's temp file
+    temp.write_bytes(b"partial")
+    assert sorted(j.sweep_orphans()) == sorted([orphan, temp])
+    assert list(j.checkpoint_dir.iterdir()) == [kept.path]
+    ro = SqliteJournal(tmp_path, readonly=True)
+    assert ro.sweep_orphans() == []
+    ro.close()
+
+
 def test_snapshots_are_listed_and_tags_validated(tmp_path: Path) -> None:
     j = SqliteJournal(tmp_path)
     path = j.snapshot_path("before-war_1.0")

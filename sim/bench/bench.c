@@ -5,11 +5,13 @@
  * 1. probe-updates/s on one core: --populate-style worlds of 1, 1k, 100k, 1M probes (the test-only
  *    way to create probes: clones of Bob), ticks with every probe waiting, no output.
  * 2. memory per probe: sizeof hot+cold records and resident-set growth for 1M probes.
- * 3. bytes per observation: a tick reply observing 1,000 probes, divided by 1,000.
+ * 3. bytes per observation: a tick reply observing 1,000 probes, divided by 1,000; observation JSON
+ *    throughput (observations/s, MB/s) in compact and full detail, tick time subtracted.
  * 4. pipe tick rate: the real binary spawned with --pipe --populate N, one request at a time
  *    (like the daemon), with observe "none" and observe "all".
  */
 #define _POSIX_C_SOURCE 200809L
+#include "persist.h"
 #include "policy.h"
 #include "proto.h"
 #include "tick.h"
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -141,21 +144,155 @@ static void bench_living(uint32_t n, double budget) {
     world_free(&w);
 }
 
-static void bench_persist(uint32_t n) {
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+static double median(double *v, int n) {
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+static double timed(proto *P, const char *line) {
+    double t0 = now();
+    proto_handle(P, line, strlen(line));
+    return (now() - t0) * 1e3;
+}
+
+#define BENCH_SAVE "/tmp/universe-sim-bench.usim"
+/* save to disk (compact file, fsync, rename) and load back, `reps` times: medians */
+static void bench_save_load(proto *P, const char *label, int reps) {
+    const char *save = "{\"cmd\":\"save\",\"path\":\"" BENCH_SAVE "\"}";
+    const char *load = "{\"cmd\":\"load\",\"path\":\"" BENCH_SAVE "\"}";
+    double s[16], l[16], sl[16];
+    for (int i = 0; i < reps && i < 16; i++) {
+        s[i] = timed(P, save);
+        l[i] = timed(P, load);
+        sl[i] = s[i] + l[i];
+    }
+    struct stat st;
+    double mb = stat(BENCH_SAVE, &st) == 0 ? (double)st.st_size / 1e6 : 0;
+    jbuf c;
+    jb_init(&c);
+    persist_serialize(&P->w, &c);
+    printf("  %s: file %.2f MB (canonical %.1f MB), save %.0f ms, load %.0f ms, save+load %.0f ms (median of %d)\n",
+           label, mb, (double)c.len / 1e6, median(s, reps), median(l, reps), median(sl, reps), reps);
+    jb_free(&c);
+    unlink(BENCH_SAVE);
+}
+
+static void bench_persist(uint32_t n, int reps) {
     proto P;
     if (proto_init(&P, 42, n, 1u << 30)) return;
-    const char *lines[] = {"{\"cmd\":\"hash\"}", "{\"cmd\":\"snapshot\",\"tag\":\"b\"}",
-                           "{\"cmd\":\"restore\",\"tag\":\"b\"}", "{\"cmd\":\"save\",\"path\":\"/tmp/universe-sim-bench.sav\"}",
-                           "{\"cmd\":\"load\",\"path\":\"/tmp/universe-sim-bench.sav\"}"};
-    const char *names[] = {"hash", "snapshot", "restore", "save", "load"};
-    printf("  %8u probes:", n);
-    for (int i = 0; i < 5; i++) {
-        double t0 = now();
-        proto_handle(&P, lines[i], strlen(lines[i]));
-        printf(" %s %.0f ms%s", names[i], (now() - t0) * 1e3, i < 4 ? "," : "");
+    const char *lines[] = {"{\"cmd\":\"hash\"}", "{\"cmd\":\"snapshot\",\"tag\":\"b\"}", "{\"cmd\":\"restore\",\"tag\":\"b\"}"};
+    double t[3];
+    for (int i = 0; i < 3; i++) t[i] = timed(&P, lines[i]);
+    char label[160];
+    snprintf(label, sizeof label, "%8u probes: hash %.0f ms, snapshot %.0f ms, restore %.0f ms; to disk", n, t[0], t[1], t[2]);
+    bench_save_load(&P, label, reps);
+    proto_free(&P);
+}
+
+/* A universe that has lived: n probes with every living-universe mechanic on for `ticks` ticks
+ * (as bench_living: messages, trades, research, votes, structures), then saved and loaded. */
+static void bench_persist_living(uint32_t n, int ticks, int reps) {
+    proto P;
+    if (proto_init(&P, 42, n, 1u << 30)) return;
+    world *w = &P.w;
+    w->cfg.hazard_damage_scale = 0.0;
+    for (uint32_t i = 0; i < n; i++) {
+        w->p[i].cargo[RES_IRON] = 100000;
+        w->p[i].cargo[RES_SILICON] = 100000;
     }
-    printf("\n");
-    unlink("/tmp/universe-sim-bench.sav");
+    tick_action *acts = malloc((size_t)n * sizeof *acts);
+    if (!acts) return;
+    for (int t = 0; t < ticks; t++) {
+        uint64_t tk = w->tick + 1;
+        size_t k = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            uint64_t ph = (i + tk) % 100;
+            action a;
+            memset(&a, 0, sizeof a);
+            a.res = -1;
+            if (ph == 0) {
+                a.kind = A_SEND_MESSAGE;
+                a.target_hi = PROBE_ID_HI;
+                a.target_lo = (i + 1) % n + 1;
+                strcpy(a.text, "status report");
+            } else if (ph == 50) {
+                a.kind = A_TRADE;
+                a.target_hi = PROBE_ID_HI;
+                a.target_lo = (i + 7) % n + 1;
+                a.res = RES_IRON;
+                a.amount = 1.0;
+            } else if (ph == 25 && !w->p[i].research) {
+                a.kind = A_RESEARCH;
+                a.arg = (uint8_t)((i + tk) % TECH_COUNT);
+                if (w->p[i].tech[a.arg] >= TECH_MAX) continue;
+            } else {
+                continue;
+            }
+            acts[k].probe = i;
+            acts[k].a = a;
+            acts[k].reject = 0;
+            k++;
+        }
+        tick_run(w, acts, k);
+    }
+    free(acts);
+    char label[160];
+    snprintf(label, sizeof label, "%8u probes after %d living ticks (%u inboxes, %u trust pairs)", n, ticks, w->n_inbox,
+             w->n_trust);
+    bench_save_load(&P, label, reps);
+    proto_free(&P);
+}
+
+static double field_num(const jbuf *b, const char *key) {
+    char k[64];
+    snprintf(k, sizeof k, "\"%s\":", key);
+    size_t kl = strlen(k);
+    for (size_t i = 0; i + kl < b->len; i++)
+        if (!memcmp(b->p + i, k, kl)) return strtod(b->p + i + kl, NULL);
+    return -1;
+}
+
+/* The tick loop during background saves (a snapshot copy, then a writer thread): the daemon's
+ * pattern, one tick then one `saves` poll, until the save is reported done; `saves` background
+ * saves in a row (the first one also touches the snapshot buffers for the first time). Reports
+ * the save command's own time (the snapshot: the stall) and the longest tick+poll while the save
+ * ran, against the ticks before it, and a synchronous save of the same world. */
+static void bench_background(uint32_t n, int saves) {
+    proto P;
+    if (proto_init(&P, 42, n, 1u << 30)) return;
+    const char *tick = "{\"cmd\":\"tick\",\"observe\":\"none\"}";
+    const char *poll = "{\"cmd\":\"saves\"}";
+    double base[10];
+    for (int i = 0; i < 10; i++) base[i] = timed(&P, tick) + timed(&P, poll);
+    double base_median = median(base, 10), base_max = base[9];
+    double snap[16], worst[16], child = 0;
+    int ticks = 0;
+    for (int k = 0; k < saves && k < 16; k++) {
+        snap[k] = timed(&P, "{\"cmd\":\"save\",\"path\":\"" BENCH_SAVE "\",\"background\":true}");
+        worst[k] = 0;
+        double t0 = now();
+        while (now() - t0 < 120) {
+            double dt = timed(&P, tick);
+            dt += timed(&P, poll);
+            ticks++;
+            worst[k] = dt > worst[k] ? dt : worst[k];
+            if (field_num(&P.out, "job") > 0) {
+                child += field_num(&P.out, "seconds");
+                break;
+            }
+        }
+    }
+    double sync_ms = timed(&P, "{\"cmd\":\"save\",\"path\":\"" BENCH_SAVE "\"}");
+    double first = snap[0], worst_all = 0;
+    for (int k = 0; k < saves; k++) worst_all = worst[k] > worst_all ? worst[k] : worst_all;
+    printf("  %8u probes, %d background saves: snapshot (the stall) first %.0f ms, then median %.0f ms; each save %.2f s "
+           "in the writer thread, %d ticks meanwhile, longest tick+poll %.0f ms (without a save: median %.0f ms, "
+           "longest %.0f ms); a synchronous save of the same world %.0f ms\n",
+           n, saves, first, median(snap + 1, saves - 1), child / saves, ticks, worst_all, base_median, base_max, sync_ms);
+    unlink(BENCH_SAVE);
     proto_free(&P);
 }
 
@@ -199,6 +336,30 @@ static void bench_observation_bytes(void) {
     double t = now() - t0;
     printf("  in-process tick + observation JSON for 1000 probes: %.2f ms/tick (%.0f observations/s)\n",
            t / reps * 1e3, 1000.0 * reps / t);
+    proto_free(&P);
+}
+
+/* Observation JSON throughput (in-process, output to memory): ticks of n idle probes, every probe
+ * observed in the given detail; the time of the same ticks with observe "none" is subtracted, so
+ * the rate is the writer's (tick_run excluded). */
+static void bench_observation_rate(uint32_t n, const char *detail, int reps) {
+    proto P;
+    proto_init(&P, 42, n, 1u << 30);
+    char obs[128], none[] = "{\"cmd\":\"tick\",\"observe\":\"none\"}";
+    int len = snprintf(obs, sizeof obs, "{\"cmd\":\"tick\",\"detail\":\"%s\"}", detail);
+    proto_handle(&P, obs, (size_t)len); /* warm up: buffers grown, sectors generated */
+    double t0 = now(), bytes = 0;
+    for (int i = 0; i < reps; i++) {
+        proto_handle(&P, obs, (size_t)len);
+        bytes += (double)P.out.len;
+    }
+    double t = now() - t0;
+    t0 = now();
+    for (int i = 0; i < reps; i++) proto_handle(&P, none, sizeof none - 1);
+    double t_none = now() - t0, w = t - t_none > 1e-9 ? t - t_none : 1e-9;
+    printf("  observation JSON, %6u probes, %-7s: %7.1f ms/tick (tick alone %.2f ms), %9.0f observations/s, "
+           "%6.0f MB/s, %.0f bytes/observation\n", n, detail, t / reps * 1e3, t_none / reps * 1e3,
+           (double)n * reps / w, bytes / w / 1e6, bytes / reps / n);
     proto_free(&P);
 }
 
@@ -267,12 +428,20 @@ int main(int argc, char **argv) {
     printf("all living-universe mechanics on\n");
     bench_living(1000, 1.5);
     bench_living(100000, 4.0);
-    printf("state commands (hash / snapshot / restore / save / load)\n");
-    bench_persist(100000);
-    bench_persist(1000000);
+    printf("state commands (hash / snapshot / restore; save / load to disk, file version 3)\n");
+    bench_persist(100000, 5);
+    bench_persist(1000000, 5);
+    bench_persist_living(100000, 150, 5);
+    bench_background(100000, 5);
+    bench_background(1000000, 5);
     printf("observation output\n");
     bench_observation_bytes();
     bench_policy_observations();
+    bench_observation_rate(1000, "compact", 50);
+    bench_observation_rate(1000, "full", 10);
+    bench_observation_rate(20000, "compact", 5);
+    bench_observation_rate(20000, "full", 2);
+    bench_observation_rate(100000, "compact", 2);
     if (access(sim, X_OK) == 0) {
         printf("pipe round trips (%s, one request in flight)\n", sim);
         signal(SIGPIPE, SIG_IGN);

@@ -1,4 +1,5 @@
-/* persist_read_life.c -- validating reader of the living-universe sections (see persist_codec.h). */
+/* persist_read_life.c -- validating reader of the living-universe sections (see persist_codec.h):
+ * LIFE as a header and one record per probe (persist_read.c drives them), the others whole. */
 #include "persist.h"
 #include "persist_codec.h"
 
@@ -8,57 +9,65 @@
 #include <stdlib.h>
 #include <string.h>
 
+int persist_read_life_header(reader *r, world *w, char *err, size_t errlen) {
+    w->rseed = get_u64(r);
+    w->msg_seq = get_u64(r);
+    w->artifacts_found = get_u64(r);
+    w->messages_delivered = get_u64(r);
+    w->trades_done = get_u64(r);
+    w->structures_built = get_u64(r);
+    const char *why = NULL;
+    if (get_u32(r) != w->n_probes || r->bad) why = "life table mismatched";
+    else if (!(w->L = calloc(w->n_probes, sizeof *w->L))) why = "out of memory";
+    if (!why) return 0;
+    snprintf(err, errlen, "%s", why);
+    return -1;
+}
+
+int persist_read_life_record(const uint8_t *p, probe_life *l, char *err, size_t errlen) {
+    const char *why = NULL;
+    for (int t = 0; t < TRAIT_COUNT; t++) l->trait[t] = rd_f32(&p);
+    for (int t = 0; t < TRAIT_COUNT; t++) l->fork_trait[t] = rd_f32(&p);
+    l->drift = rd_f32(&p);
+    l->earth = rd_f32(&p);
+    l->threat_sev = rd_f32(&p);
+    l->threat_tick = rd_u32(&p);
+    l->last_company = rd_u32(&p);
+    l->inbox = rd_u32(&p);
+    l->threat_sub = rd_u8(&p);
+    l->threat_loc = rd_u8(&p);
+    l->threat_body = (int8_t)rd_u8(&p);
+    l->fork_done = rd_u8(&p);
+    l->n_quirks = rd_u8(&p);
+    memcpy(l->quirk, p, QUIRK_SLOTS);
+    p += QUIRK_SLOTS;
+    l->fork_nq = rd_u8(&p);
+    memcpy(l->fork_quirk, p, QUIRK_SLOTS);
+    p += QUIRK_SLOTS;
+    int bad = 0;
+    for (int k = 0; k < MEM_SLOTS; k++) bad |= rd_mem(&p, &l->mem[k]);
+    if (bad) why = "memory entry invalid";
+    for (int k = 0; k < HIST_SLOTS; k++) bad |= rd_mem(&p, &l->hist[k]);
+    if (bad && !why) why = "history entry invalid";
+    l->hist_n = rd_u32(&p);
+    for (int t = 0; t < TRAIT_COUNT && !why; t++)
+        if (!finite01(l->trait[t], -1, 1) || !finite01(l->fork_trait[t], -1, 1)) why = "trait out of range";
+    if (!why && (!finite01(l->drift, 0.25, 2) || !finite01(l->earth, 0, 1) || !finite01(l->threat_sev, 0, 1) ||
+                 l->threat_sub >= HZ_COUNT || l->threat_loc >= LOC_COUNT || l->threat_body < -1 ||
+                 l->threat_body >= GALAXY_MAX_BODIES || l->fork_done > 1 || l->n_quirks > QUIRK_SLOTS ||
+                 l->fork_nq > QUIRK_SLOTS))
+        why = "life record out of range";
+    for (int k = 0; k < QUIRK_SLOTS && !why; k++)
+        if (l->quirk[k] >= QUIRK_COUNT || l->fork_quirk[k] >= QUIRK_COUNT) why = "quirk out of range";
+    if (!why) return 0;
+    snprintf(err, errlen, "%s", why);
+    return -1;
+}
+
 int persist_read_life_section(const char *tag, reader *r, world *w, char *err, size_t errlen) {
     const char *why = NULL;
     uint32_t n = w->n_probes;
-    if (!strcmp(tag, "LIFE")) {
-        w->rseed = get_u64(r);
-        w->msg_seq = get_u64(r);
-        w->artifacts_found = get_u64(r);
-        w->messages_delivered = get_u64(r);
-        w->trades_done = get_u64(r);
-        w->structures_built = get_u64(r);
-        if (get_u32(r) != n) why = "life table mismatched";
-        w->L = calloc(n, sizeof *w->L);
-        if (!w->L) why = "out of memory";
-        for (uint32_t i = 0; !why && i < n && !r->bad; i++) {
-            probe_life *l = &w->L[i];
-            for (int t = 0; t < TRAIT_COUNT; t++) l->trait[t] = get_f32(r);
-            for (int t = 0; t < TRAIT_COUNT; t++) l->fork_trait[t] = get_f32(r);
-            l->drift = get_f32(r);
-            l->earth = get_f32(r);
-            l->threat_sev = get_f32(r);
-            l->threat_tick = get_u32(r);
-            l->last_company = get_u32(r);
-            l->inbox = get_u32(r);
-            l->threat_sub = get_u8(r);
-            l->threat_loc = get_u8(r);
-            l->threat_body = (int8_t)get_u8(r);
-            l->fork_done = get_u8(r);
-            l->n_quirks = get_u8(r);
-            if (need(r, 2 * QUIRK_SLOTS + 1)) break;
-            memcpy(l->quirk, r->p, QUIRK_SLOTS);
-            r->p += QUIRK_SLOTS;
-            l->fork_nq = get_u8(r);
-            memcpy(l->fork_quirk, r->p, QUIRK_SLOTS);
-            r->p += QUIRK_SLOTS;
-            for (int k = 0; k < MEM_SLOTS && !why; k++)
-                if (get_mem(r, &l->mem[k])) why = "memory entry invalid";
-            for (int k = 0; k < HIST_SLOTS && !why; k++)
-                if (get_mem(r, &l->hist[k])) why = "history entry invalid";
-            l->hist_n = get_u32(r);
-            for (int t = 0; t < TRAIT_COUNT && !why; t++)
-                if (!finite01(l->trait[t], -1, 1) || !finite01(l->fork_trait[t], -1, 1)) why = "trait out of range";
-            if (!why && (!finite01(l->drift, 0.25, 2) || !finite01(l->earth, 0, 1) || !finite01(l->threat_sev, 0, 1) ||
-                         l->threat_sub >= HZ_COUNT || l->threat_loc >= LOC_COUNT || l->threat_body < -1 ||
-                         l->threat_body >= GALAXY_MAX_BODIES || l->fork_done > 1 || l->n_quirks > QUIRK_SLOTS ||
-                         l->fork_nq > QUIRK_SLOTS))
-                why = "life record out of range";
-            for (int k = 0; k < QUIRK_SLOTS && !why; k++)
-                if (l->quirk[k] >= QUIRK_COUNT || l->fork_quirk[k] >= QUIRK_COUNT) why = "quirk out of range";
-        }
-        if (!why && !r->bad) return 1 << 6;
-    } else if (!strcmp(tag, "INBX")) {
+    if (!strcmp(tag, "INBX")) {
         if (!w->L) why = "INBX before LIFE";
         uint32_t k = why ? 0 : get_u32(r);
         if (!why && ((uint64_t)k * 4 > (uint64_t)(r->end - r->p) || ALLOC(w->inbox, w->cap_inbox, k))) why = "inbox table invalid";

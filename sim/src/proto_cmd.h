@@ -50,6 +50,7 @@ int proto_cmd_restore(proto *P, const json_node *root, perr *e);
 int proto_cmd_config(proto *P, const json_node *root, perr *e);
 int proto_cmd_save(proto *P, const json_node *root, perr *e);
 int proto_cmd_load(proto *P, const json_node *root, perr *e);
+int proto_cmd_saves(proto *P, const json_node *root, perr *e);
 int proto_cmd_quit(proto *P, const json_node *root, perr *e);
 int proto_cmd_probe(proto *P, const json_node *root, perr *e);    /* proto_world.c */
 int proto_cmd_system(proto *P, const json_node *root, perr *e);

@@ -1,14 +1,20 @@
-/* proto_state.c -- state commands: status, metrics, hash, snapshot/restore, config, save/load, quit. */
+/* proto_state.c -- state commands: status, metrics, hash, snapshot/restore, config, save/load
+ * (background saves and their report, `saves`), quit. */
+#define _POSIX_C_SOURCE 200809L
 #include "proto_cmd.h"
 
 #include "observe.h"
 #include "persist.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <threads.h>
+#include <time.h>
 
 int proto_cmd_status(proto *P, const json_node *root, perr *e) {
     world *w = &P->w;
@@ -226,27 +232,167 @@ int proto_cmd_config(proto *P, const json_node *root, perr *e) {
     return 0;
 }
 
+/* ---- background saves ----
+ *
+ * {"cmd":"save","path":..,"background":true} takes a snapshot of the state in the engine's
+ * thread (the sections other than the per-probe tables serialized, the per-probe arrays and the
+ * inbox slabs copied into buffers kept from one save to the next: a memcpy, no page faults once
+ * they exist) and answers at once; a writer thread streams the file from the snapshot (hash,
+ * compact encoding, fsync, rename, fsync of the directory) while the engine goes on ticking.
+ * `saves` reports the save once it finished (each save once); with "wait":true it first waits.
+ * One runs at a time (another request meanwhile is `busy`). If the process dies mid-save, the
+ * writer dies with it: at most the temp file `path.tmp.<pid>` is left, never a file under `path`.
+ * The writer and the snapshot are the process's, not a proto's. */
+typedef struct bg_job {
+    int active;          /* a writer thread exists (not joined yet) */
+    atomic_int done;     /* set by the writer when it finished */
+    thrd_t th;
+    uint64_t id, tick;
+    char *path;
+    int rc;
+    persist_info info;
+    double seconds;
+    char err[200];
+} bg_job;
+
+static bg_job bg;
+static uint64_t bg_next_id = 1;
+static persist_snap bg_snap;
+static int bg_snap_ready;
+
+static double mono(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* Between the fsync and the rename. UNIVERSE_SIM_SAVE_DELAY_MS (crash tests only) waits there,
+ * so that kills land while a background save is in flight. */
+static int bg_before_rename(void *ctx) {
+    (void)ctx;
+    const char *delay = getenv("UNIVERSE_SIM_SAVE_DELAY_MS");
+    long ms = delay ? strtol(delay, NULL, 10) : 0;
+    if (ms > 0 && ms <= 60000) {
+        struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+        while (nanosleep(&ts, &ts) && errno == EINTR) {
+        }
+    }
+    return 0;
+}
+
+static int bg_writer(void *arg) {
+    bg_job *j = arg;
+    double t0 = mono();
+    persist_save_opts o = {bg_before_rename, NULL};
+    j->rc = persist_save_snap(&bg_snap, j->path, &o, &j->info, j->err, sizeof j->err);
+    j->seconds = mono() - t0;
+    atomic_store(&j->done, 1);
+    return 0;
+}
+
+static int bg_start(proto *P, char *path, perr *e, uint64_t *id) {
+    if (bg.active) return proto_fail(e, "busy", "a background save (job %llu) is still running", (unsigned long long)bg.id);
+    if (!bg_snap_ready) {
+        persist_snap_init(&bg_snap);
+        bg_snap_ready = 1;
+    }
+    if (persist_snap_take(&bg_snap, &P->w)) return proto_fail(e, "io_error", "out of memory taking a snapshot");
+    memset(&bg, 0, sizeof bg);
+    atomic_init(&bg.done, 0);
+    bg.id = bg_next_id++;
+    bg.tick = P->w.tick;
+    bg.path = path;
+    if (thrd_create(&bg.th, bg_writer, &bg) != thrd_success) {
+        bg.path = NULL;
+        return proto_fail(e, "io_error", "cannot start a writer thread");
+    }
+    bg.active = 1;
+    *id = bg.id;
+    return 0;
+}
 int proto_cmd_save(proto *P, const json_node *root, perr *e) {
+    const json_node *bgn = json_get(&P->doc, root, "background");
+    if (bgn && bgn->type != JSON_TRUE && bgn->type != JSON_FALSE && bgn->type != JSON_NULL)
+        return proto_fail(e, "bad_request", "field 'background' must be a boolean");
     char *path;
     if (proto_want_path(P, root, e, &path)) return -1;
-    size_t bytes;
-    uint64_t h;
+    if (bgn && bgn->type == JSON_TRUE) {
+        uint64_t id = 0;
+        if (bg_start(P, path, e, &id)) {
+            free(path);
+            return -1;
+        }
+        jb_key(&P->out, "path");
+        jb_cstr(&P->out, path);
+        jb_key(&P->out, "tick");
+        jb_u64(&P->out, P->w.tick);
+        jb_key(&P->out, "background");
+        jb_bool(&P->out, 1);
+        jb_key(&P->out, "job");
+        jb_u64(&P->out, id);
+        return 0; /* path is the job's now */
+    }
+    persist_info info;
     char err[256];
-    if (persist_save(&P->w, path, &bytes, &h, err, sizeof err)) {
+    if (persist_save_ex(&P->w, path, NULL, &info, err, sizeof err)) {
         free(path);
         return proto_fail(e, "io_error", "%s", err);
     }
     char hex[17];
-    snprintf(hex, sizeof hex, "%016" PRIx64, h);
+    snprintf(hex, sizeof hex, "%016" PRIx64, info.hash);
     jb_key(&P->out, "path");
     jb_cstr(&P->out, path);
     jb_key(&P->out, "bytes");
-    jb_u64(&P->out, bytes);
+    jb_u64(&P->out, info.bytes);
     jb_key(&P->out, "tick");
     jb_u64(&P->out, P->w.tick);
     jb_key(&P->out, "hash");
     jb_cstr(&P->out, hex);
     free(path);
+    return 0;
+}
+
+int proto_cmd_saves(proto *P, const json_node *root, perr *e) {
+    const json_node *wn = json_get(&P->doc, root, "wait");
+    if (wn && wn->type != JSON_TRUE && wn->type != JSON_FALSE && wn->type != JSON_NULL)
+        return proto_fail(e, "bad_request", "field 'wait' must be a boolean");
+    int block = wn && wn->type == JSON_TRUE;
+    jbuf *b = &P->out;
+    jb_key(b, "saves");
+    jb_putc(b, '[');
+    if (bg.active && (block || atomic_load(&bg.done))) {
+        thrd_join(bg.th, NULL);
+        bg.active = 0;
+        jb_puts(b, "{\"job\":");
+        jb_u64(b, bg.id);
+        jb_key(b, "path");
+        jb_cstr(b, bg.path);
+        jb_key(b, "tick");
+        jb_u64(b, bg.tick);
+        jb_key(b, "ok");
+        jb_bool(b, bg.rc == 0);
+        if (bg.rc == 0) {
+            char hex[17];
+            snprintf(hex, sizeof hex, "%016" PRIx64, bg.info.hash);
+            jb_key(b, "bytes");
+            jb_u64(b, bg.info.bytes);
+            jb_key(b, "hash");
+            jb_cstr(b, hex);
+            jb_key(b, "seconds");
+            jb_double(b, round(bg.seconds * 1e4) / 1e4);
+        } else {
+            jb_key(b, "error");
+            jb_cstr(b, bg.err);
+        }
+        jb_putc(b, '}');
+        free(bg.path);
+        bg.path = NULL;
+    }
+    jb_putc(b, ']');
+    jb_key(b, "pending");
+    jb_putc(b, '[');
+    if (bg.active) jb_u64(b, bg.id);
+    jb_putc(b, ']');
     return 0;
 }
 
@@ -256,18 +402,26 @@ int proto_cmd_load(proto *P, const json_node *root, perr *e) {
     uint64_t fork_seed = 0;
     if (sd && sd->type != JSON_NULL && json_as_u64(&P->doc, sd, &fork_seed))
         return proto_fail(e, "bad_request", "field 'seed' must be an unsigned 64-bit integer");
+    const json_node *vn = json_get(&P->doc, root, "verify");
+    if (vn && vn->type != JSON_TRUE && vn->type != JSON_FALSE && vn->type != JSON_NULL)
+        return proto_fail(e, "bad_request", "field 'verify' must be a boolean");
+    int verify = vn && vn->type == JSON_TRUE;
     if (proto_want_path(P, root, e, &path)) return -1;
     world nw;
     char err[256];
-    int rc = persist_load(path, &nw, err, sizeof err);
+    persist_info info;
+    int rc = persist_load_ex(path, &nw, verify ? PERSIST_VERIFY : 0, &info, err, sizeof err);
     if (rc) {
         free(path);
         return proto_fail(e, rc == -1 ? "io_error" : "bad_file", "%s", err);
     }
     replace_world(P, &nw);
-    if (sd && sd->type != JSON_NULL) P->w.rseed = fork_seed; /* fork: same past, new future */
-    uint64_t h = 0;
-    persist_hash(&P->w, &h);
+    uint64_t h = info.hash; /* recorded in the file (checksummed), or recomputed with verify */
+    int forked = sd && sd->type != JSON_NULL;
+    if (forked) {
+        P->w.rseed = fork_seed; /* fork: same past, new future */
+        if (persist_hash(&P->w, &h)) h = 0;
+    }
     char hex[17];
     snprintf(hex, sizeof hex, "%016" PRIx64, h);
     jb_key(&P->out, "path");
@@ -279,9 +433,13 @@ int proto_cmd_load(proto *P, const json_node *root, perr *e) {
     jb_key(&P->out, "event_seed");
     jb_u64(&P->out, P->w.rseed);
     jb_key(&P->out, "forked");
-    jb_bool(&P->out, sd && sd->type != JSON_NULL);
+    jb_bool(&P->out, forked);
     jb_key(&P->out, "hash");
     jb_cstr(&P->out, hex);
+    jb_key(&P->out, "version");
+    jb_u64(&P->out, info.version);
+    jb_key(&P->out, "verified");
+    jb_bool(&P->out, verify || info.version == 2);
     free(path);
     return 0;
 }

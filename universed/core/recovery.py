@@ -5,27 +5,52 @@ new base; `Recovery.start` resumes a daemon from the journal (the last committed
 a universe, fresh or forked; `Recovery.recover` is the sim supervisor's callback that brings a
 restarted sim child back to the engine's state (checkpoint + journal replay), and
 `Recovery.recovered_reply` completes the tick the crash interrupted from that replay.
+
+**Background checkpoints.** The tick loop's periodic checkpoint does not stop the world: it asks
+the sim for a background save (the sim copies the state aside -- a memcpy of the per-probe
+arrays, ~10 ms at 100,000 probes -- and a writer thread streams, fsyncs and renames the file
+while the engine keeps ticking) and remembers the journal position of that moment. While it runs,
+the tick loop's next calls poll the sim (``saves``, a pipe round trip per tick); once the sim
+reports the file durable, the checkpoint row is recorded with that position, so the rows
+appended meanwhile stay after it. Until then the previous checkpoint and every row since stay
+the base, so a kill at any moment (of the sim, with its writer, or of the daemon) loses nothing:
+recovery never names a file that is not complete. Every other checkpoint (start, reset,
+SIGTERM, an admin's tick) is synchronous and first settles a background one still running.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import trio
 
 from .journal import Checkpoint, Entry
 from .registry import PolicyController
-from .simproc import Request
+from .simproc import Request, SimError, SimUnavailable
 from .state import EngineState
 from .store import SqliteJournal, replay
 from .window import ActionWindow
 
-__all__ = ["Recovery"]
+__all__ = ["PendingSave", "Recovery"]
 
 log = logging.getLogger(__name__)
+
+
+@attrs.define
+class PendingSave:
+    """A background save the sim is writing: its job id, the tick saved, the file, the journal
+    position of the moment it was taken and when it was started (``time.perf_counter``)."""
+
+    job: int
+    tick: int
+    path: Path
+    after_seq: int
+    started: float
 
 
 class Recovery:
@@ -40,6 +65,10 @@ class Recovery:
         self._recovered_serial = 0  # the serial of the last one that finished
         self._recovery_done = trio.Event()
         self.verified = True  # the last sim recovery reproduced every recorded hash
+        self.pending: PendingSave | None = None  # the background save in flight
+        self._loop_task: trio.lowlevel.Task | None = None  # the task that ran start() (ticks)
+        self.background_saves = 0  # background checkpoints recorded
+        self.background_failures = 0
 
     # ------------------------------------------------------------------ start
 
@@ -48,6 +77,11 @@ class Recovery:
         configured seed and sim config) or forked from ``fork_from``. Ends with a checkpoint."""
         engine = self._engine
         config = engine.config
+        self._loop_task = trio.lowlevel.current_task()
+        sweep = getattr(engine.journal, "sweep_orphans", None)
+        if sweep is not None:  # files of saves that never got their row (a crash mid-save)
+            for path in sweep():
+                log.info("removed %s: no checkpoint row names it", path)
         for pid, name in config.policies.items():
             engine.registry.assign(pid, engine.registry.policy_controller(name))
         # lineage roots now (a resume's replay must know who decides), descendants once the
@@ -58,7 +92,7 @@ class Recovery:
         if base is not None:
             await self._resume(base.as_checkpoint(), entries)
             self._apply_lineages()
-            await self.checkpoint()
+            await self.checkpoint(background=False)
             return
         if config.fork_from:
             path = self._fork_source(config.fork_from)
@@ -158,22 +192,105 @@ class Recovery:
 
     # ------------------------------------------------------------------ checkpoints
 
-    async def checkpoint(self, *, reset: bool = False) -> None:
-        """Save the sim's state; ``reset``: the engine's view starts over here (no
-        observations carried across: a fresh start, a restore, a load or fork)."""
+    async def checkpoint(self, *, reset: bool = False, background: bool | None = None) -> None:
+        """Save the sim's state; ``reset``: the engine's view starts over here (no observations
+        carried across: a fresh start, a restore, a load or fork).
+
+        ``background``: start a background save (or, if one is running, check on it) and return
+        at once; the row is recorded when the file is durable (module docstring). ``None``
+        (default): in the background when called from the tick loop (the task that ran
+        `start`) for a periodic checkpoint, synchronously otherwise (a reset, the final
+        checkpoint at SIGTERM, an admin's tick)."""
+        if background is None:
+            background = not reset and trio.lowlevel.current_task() is self._loop_task
+        if background and not reset:
+            await self._background()
+            return
+        await self.settle(keep=not reset)
         engine = self._engine
         t0 = time.perf_counter()
+        path = self._next_path()
+        reply = await engine.sim.request({"cmd": "save", "path": str(path)})
+        cp = Checkpoint(int(reply["tick"]), path, str(reply["hash"]))
+        engine.journal.checkpoint(cp, reset=reset)
+        self.since_checkpoint = 0
+        engine.prometheus.checkpoint_duration.observe(time.perf_counter() - t0)
+
+    def _next_path(self) -> Path:
+        engine = self._engine
         self._checkpoint_seq += 1
         journal = engine.journal
         if isinstance(journal, SqliteJournal):
-            path = journal.next_checkpoint_path(engine.tick)
-        else:
-            path = engine.state_dir / f"checkpoint-{self._checkpoint_seq:08d}.usim"
-        reply = await engine.sim.request({"cmd": "save", "path": str(path)})
-        cp = Checkpoint(int(reply["tick"]), path, str(reply["hash"]))
-        journal.checkpoint(cp, reset=reset)
-        self.since_checkpoint = 0
+            return journal.next_checkpoint_path(engine.tick)
+        return engine.state_dir / f"checkpoint-{self._checkpoint_seq:08d}.usim"
+
+    async def _background(self) -> None:
+        """The tick loop's checkpoint: poll the running background save, or start one."""
+        if self.pending is not None:
+            await self._poll(wait=False)
+            return
+        engine = self._engine
+        t0 = time.perf_counter()
+        path = self._next_path()
+        after_seq = engine.journal.last_seq
+        reply = await engine.sim.request({"cmd": "save", "path": str(path), "background": True})
         engine.prometheus.checkpoint_duration.observe(time.perf_counter() - t0)
+        if "job" not in reply:  # a sim without background saves wrote it synchronously
+            cp = Checkpoint(int(reply["tick"]), path, str(reply["hash"]))
+            engine.journal.checkpoint(cp, after_seq=after_seq)
+            self.since_checkpoint = 0
+            return
+        self.pending = PendingSave(int(reply["job"]), int(reply["tick"]), path, after_seq, t0)
+        # since_checkpoint stays at checkpoint_every: the tick loop calls back every tick (a poll)
+
+    async def settle(self, *, keep: bool = True) -> None:
+        """Wait for the background save in flight, if any; record it if it succeeded and
+        ``keep`` (else, e.g. before a reset that supersedes it, delete its file)."""
+        if self.pending is not None:
+            await self._poll(wait=True, keep=keep)
+
+    async def _poll(self, *, wait: bool, keep: bool = True) -> None:
+        pending = self.pending
+        assert pending is not None
+        engine = self._engine
+        try:
+            reply = await engine.sim.request({"cmd": "saves", "wait": wait})
+        except (SimError, SimUnavailable) as exc:
+            # the sim went away (the job went with it; the previous base still stands) or
+            # cannot report: a new background save is started at the next checkpoint call
+            log.warning("background save of tick %d lost: %s", pending.tick, exc)
+            if self.pending is pending:
+                self.pending = None
+            return
+        if self.pending is not pending:  # a sim recovery dropped it meanwhile
+            return
+        done = next((s for s in reply["saves"] if int(s["job"]) == pending.job), None)
+        if done is None:
+            if pending.job in [int(j) for j in reply.get("pending", [])]:
+                return  # still being written
+            log.warning("background save of tick %d vanished (sim restarted?)", pending.tick)
+            self.pending = None
+            return
+        self.pending = None
+        if not done["ok"]:
+            self.background_failures += 1
+            self.since_checkpoint = 0  # try again in checkpoint_every ticks, not every tick
+            log.error("background checkpoint of tick %d failed: %s", pending.tick, done["error"])
+            return
+        if not keep:
+            with contextlib.suppress(OSError):
+                pending.path.unlink()
+            return
+        cp = Checkpoint(pending.tick, pending.path, str(done["hash"]))
+        engine.journal.checkpoint(cp, after_seq=pending.after_seq)
+        self.background_saves += 1
+        self.since_checkpoint = max(0, engine.tick - pending.tick)
+        log.debug(
+            "background checkpoint of tick %d recorded (%.3fs in the sim, %.3fs in all)",
+            pending.tick,
+            float(done.get("seconds", 0.0)),
+            time.perf_counter() - pending.started,
+        )
 
     # ------------------------------------------------------------------ sim recovery
 
@@ -184,6 +301,9 @@ class Recovery:
         """
         self.serial += 1
         serial = self.serial
+        if self.pending is not None:  # the writer died with its sim (never recorded)
+            log.warning("background save of tick %d lost with the sim", self.pending.tick)
+            self.pending = None
         checkpoint, entries = self._engine.journal.latest()
         result = await replay(request, checkpoint, entries)
         self._recovered = result.last_reply

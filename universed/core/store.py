@@ -14,11 +14,16 @@ an uninterrupted run has at that tick (the sim is deterministic; recorded hashes
 Injected events and sim config changes are rows too, in the order they were applied.
 
 **Checkpoints** are the sim's ``save`` files: the sim writes them atomically (temp file, fsync,
-rename, fsync of the directory; sim/src/persist_file.c ``persist_save``), and the journal records
-``(tick, path, hash)`` only after the save returned. A checkpoint is a *reset* when the engine's
-view started over there (a fresh universe, a restore, a fork): no observations are carried
-across it. Retention keeps the newest ``keep`` checkpoints (>= 2) and deletes the rows before the
-oldest kept one.
+rename, fsync of the directory; sim/src/persist_file.c ``persist_save_ex``), and the journal
+records ``(tick, path, hash)`` only once the file is durable: after a ``save`` returned, or, for
+a background save (the sim copies the state aside and a writer thread writes the file while the
+engine keeps ticking), once the sim reports the job done. A background checkpoint's row names
+the journal position of the moment it was *taken* (``after_seq``), so the rows appended while it
+was being written stay after it and are replayed on top of it. A crash before the row commits
+leaves at most an unreferenced file, which `SqliteJournal.sweep_orphans` removes at the next
+start. A checkpoint is a *reset* when the engine's view started over there (a fresh universe, a
+restore, a fork): no observations are carried across it. Retention keeps the newest ``keep``
+checkpoints (>= 2) and deletes the rows before the oldest kept one.
 
 **Resuming** (`SqliteJournal.resume_plan`) picks the base checkpoint: the newest one that is a
 reset or has a tick row after it (walking back over checkpoints with no tick after them, e.g.
@@ -238,16 +243,28 @@ class SqliteJournal:
         self.appends += 1
         self.append_seconds += time.perf_counter() - t0
 
-    def checkpoint(self, checkpoint: Checkpoint, *, reset: bool = False) -> None:
-        """Record a checkpoint (written by the sim already), then apply the retention policy.
+    def checkpoint(
+        self, checkpoint: Checkpoint, *, reset: bool = False, after_seq: int | None = None
+    ) -> None:
+        """Record a checkpoint (written by the sim already, durable), then apply the retention
+        policy. ``after_seq``: the last row included in its state (default: the last row
+        appended; a background save passes `last_seq` as of the moment the save was taken).
 
-        A checkpoint that adds nothing (not a reset, and no tick, inject or config row since the
-        newest one: e.g. a stop right after a start) is not recorded and its file is removed, so
-        repeated restarts cannot push the last resumable base out of the retention window.
+        A checkpoint that adds nothing (not a reset, and no tick, inject or config row between
+        the newest one and it: e.g. a stop right after a start) is not recorded and its file is
+        removed, so repeated restarts cannot push the last resumable base out of the retention
+        window; nor is one older than the newest (its rows may be gone).
         """
         db = self._db
+        after = self._last_seq if after_seq is None else after_seq
+        if after > self._last_seq:
+            raise ValueError(f"after_seq {after} is beyond the last row {self._last_seq}")
         cps = self.checkpoints()
-        if cps and not reset and not self._changes_after(cps[-1].after_seq):
+        if (
+            cps
+            and not reset
+            and (after < cps[-1].after_seq or not self._changes_between(cps[-1].after_seq, after))
+        ):
             if checkpoint.path != cps[-1].path:
                 with contextlib.suppress(OSError):
                     Path(checkpoint.path).unlink()
@@ -262,7 +279,7 @@ class SqliteJournal:
                     self._rel(checkpoint.path),
                     checkpoint.hash,
                     int(reset),
-                    self._last_seq,
+                    after,
                     time.time(),
                 ),
             )
@@ -286,11 +303,12 @@ class SqliteJournal:
                 with contextlib.suppress(OSError):
                     self._abs(text).unlink()
 
-    def _changes_after(self, seq: int) -> int:
+    def _changes_between(self, after: int, upto: int) -> int:
         return self._scalar(
-            "SELECT count(*) FROM entries WHERE seq > ?"
+            "SELECT count(*) FROM entries WHERE seq > ? AND seq <= ?"
             " AND kind IN ('tick', 'inject', 'config', 'scenario')",
-            seq,
+            after,
+            upto,
         )
 
     def latest(self) -> tuple[Checkpoint | None, list[Entry]]:
@@ -379,8 +397,30 @@ class SqliteJournal:
         return base, self.entries_after(base.after_seq)
 
     def next_checkpoint_path(self, tick: int) -> Path:
+        """A fresh file name (never one that exists: a file left by an interrupted background
+        save is not overwritten while something might still name it)."""
         n = self._scalar("SELECT coalesce(max(id), 0) FROM checkpoints") + 1
-        return self.checkpoint_dir / f"ckpt-{tick:012d}-{n:06d}.usim"
+        while True:
+            path = self.checkpoint_dir / f"ckpt-{tick:012d}-{n:06d}.usim"
+            if not path.exists():
+                return path
+            n += 1
+
+    def sweep_orphans(self) -> list[Path]:
+        """Delete the files in the checkpoint directory that no row names: the temp files of
+        saves that never finished and the files of background saves whose row never committed
+        (the daemon or the sim died first). Only call it when no save is in flight (at start)."""
+        if self.readonly:
+            return []
+        kept = {c.path.resolve() for c in self.checkpoints()}
+        removed = []
+        with contextlib.suppress(OSError):
+            for path in sorted(self.checkpoint_dir.iterdir()):
+                if path.is_file() and path.resolve() not in kept:
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+                        removed.append(path)
+        return removed
 
     def meta(self, key: str) -> str | None:
         row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
@@ -494,7 +534,9 @@ async def _check_hash(request: Request, tick: int, want: str, out: ReplayResult)
 
 
 async def _load(request: Request, cp: Checkpoint, out: ReplayResult) -> None:
-    loaded = await request({"cmd": "load", "path": str(cp.path)})
+    # verify: the sim recomputes the state hash while decoding (else it reports the one the
+    # file records), so the comparison below checks the state, not only the file's identity
+    loaded = await request({"cmd": "load", "path": str(cp.path), "verify": True})
     out.tick = int(loaded["tick"])
     out.checked += 1
     if loaded["hash"] != cp.hash:
