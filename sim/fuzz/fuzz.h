@@ -3,7 +3,7 @@
  * input was "accepted" (JSON: parsed; protocol: every line ok; actions: always), else 0.
  *
  *   fuzz_json_one     target_json.c     the JSON reader alone (one line's bytes)
- *   fuzz_proto_one    target_proto.c    the protocol, one prepared world reused per process
+ *   fuzz_proto_one    target.c          the protocol, one prepared world reused per process
  *   fuzz_actions_one  target_actions.c  bytes decoded into action sequences over many ticks
  *
  * fuzz_main.c wraps one of them for libFuzzer (-DFUZZ_ENTRY=...); replay.c runs corpora through
@@ -18,7 +18,9 @@
  * (FUZZ_NO_COV on their functions): their checking loops run once per response byte or per probe
  * and tick, and instrumented they cost more than the engine work they check (every comparison a
  * trace-cmp callback), while their edges and hit counts only told the fuzzer how long a response
- * was or how many ticks ran. The engine keeps its full instrumentation. */
+ * was or how many ticks ran. The engine's instrumentation is chosen per file in run.sh (edge
+ * counters everywhere but the observation writers, comparison tracing where requests and actions
+ * are checked). */
 #if defined(__clang__) && defined(__has_attribute)
 #if __has_attribute(no_sanitize)
 #define FUZZ_NO_COV __attribute__((no_sanitize("coverage")))

@@ -8,7 +8,8 @@
  * line must be answered ok:true; n_* every line but the last must be ok and the last must be
  * answered ok:false (earlier lines are setup). An optional expected error code may follow in the
  * name: n_<code>__anything (e.g. n_parse_error__truncated).
- * json: y_* must parse, n_* must not.
+ * json: y_* must parse, n_* must not; and the protocol target's own reply validator (target.c)
+ * must accept exactly what json_parse accepts.
  * actions: every file only has to keep the invariants (see target_actions.c).
  * Other names (entries the fuzzer saved, crash regressions) only have to keep the invariants. */
 #define _POSIX_C_SOURCE 200809L
@@ -100,6 +101,9 @@ int main(int argc, char **argv) {
                 int acc = !strcmp(target, "json") ? fuzz_json_one(buf, len) : fuzz_actions_one(buf, len);
                 if (!strncmp(nm, "y_", 2) && !acc) bad = 1, snprintf(why, sizeof why, "rejected");
                 if (!strncmp(nm, "n_", 2) && acc) bad = 1, snprintf(why, sizeof why, "accepted");
+                if (!strcmp(target, "json") && fuzz_reply_valid((const char *)buf, len) != acc)
+                    bad = 1, snprintf(why, sizeof why, "the protocol target's reply validator %s it",
+                                      acc ? "rejects" : "accepts");
             }
             if (bad) {
                 failed++;

@@ -3,7 +3,8 @@
  * mechanics).
  *
  * Prepared state (once per process): seed 42 with 4 probes at home, saved as canonical bytes;
- * every input starts from it again (restored, the galaxy cache kept).
+ * every input starts from it again (restored, the galaxy cache kept). Travel targets: the 16
+ * systems nearest home (within 30 ly) and the nearest ones with alien life (add_life_targets).
  *
  * Input bytes, read in order (reads past the end give 0):
  *   byte 0     configuration preset bits: 1 fast replication, 2 cheap replication, 4 many hazards,
@@ -12,16 +13,19 @@
  *   then steps until the input ends (at most FUZZ_MAX_TICKS ticks in all):
  *     s = next byte; s < 32: one tick; for each of the first 8 probes a byte whose low bit says
  *     whether it acts, then (if so) an op byte (op % A_COUNT: the action kind) followed by the
- *     bytes that kind needs (resource, body, nearby system, probe, proposal, amount, text);
- *     32 <= s < 224: (s - 31) ticks without actions; s >= 224: a snapshot check now.
+ *     bytes that kind needs (resource, body, travel target, probe, proposal, amount, text);
+ *     32 <= s < 224: (s - 31) ticks without actions; s >= 224: a snapshot check now (at most
+ *     FUZZ_MAX_CHECKS per input).
  * Invariants after every tick: the tick advanced by one; for every probe the enums in range,
  * 0 <= hull <= 1, 0 <= energy <= ENERGY_CAP, 0 <= fuel <= FUEL_CAP, every cargo >= 0 and the
  * total <= CARGO_CAP, tech levels in 1..TECH_MAX, a destroyed probe has hull 0 and a live one
  * hull > 0; alive equals the number of probes not destroyed, spawned == n_probes and destroyed
- * == n_probes - alive. Snapshot check (at the end and on demand): serialize, deserialize, the
- * copy hashes like the bytes, and the copy and the original stay equal over the next 2 ticks. */
+ * == n_probes - alive. Snapshot check (where the input asks for it, and at the end of an input
+ * that asked for none, so every input has at least one): serialize, deserialize, the copy
+ * hashes like the bytes, and the copy and the original stay equal over the next 2 ticks. */
 #include "fuzz.h"
 
+#include "life.h"
 #include "persist.h"
 #include "tick.h"
 #include "world.h"
@@ -46,11 +50,14 @@ static world W;
 static uint8_t *prepared;
 static size_t prepared_len;
 static int ready;
-static jbuf sbuf;
+static jbuf sbuf; /* snapshot bytes (reused) */
 static tick_action acts[FUZZ_MAX_ACTORS];
-static uint64_t near[16][2]; /* ids of the systems nearest home (travel targets), found once */
+#define FUZZ_LIFE_TARGETS 4
+/* travel targets, found once: the systems nearest home, then the nearest with alien life */
+static uint64_t near[16 + FUZZ_LIFE_TARGETS + 1][2];
 static int n_near;
-static galaxy warm; /* the generated sectors, kept between inputs (derived data, not state) */
+static galaxy warm;  /* the generated sectors, kept between inputs (derived data, not state) */
+static galaxy warm2; /* the same for the restored copy of a snapshot check */
 
 FUZZ_NO_COV static void die(const char *what, const world *w, uint32_t i) {
     fprintf(stderr, "fuzz(actions) invariant violated at tick %llu, probe index %u: %s\n",
@@ -68,6 +75,36 @@ FUZZ_NO_COV static void load_prepared(world *out) {
     }
 }
 
+/* Alien life lies farther out than the nearest systems (for seed 42 the first is at 32 ly), and
+ * without it encounters, contact and extinct civilisations are out of reach: add the
+ * FUZZ_LIFE_TARGETS nearest systems within 50 ly that hold life, and the nearest extinct
+ * civilisation there, to the travel targets. Searched in a scratch galaxy (freed after), so the
+ * warm sectors stay those the inputs visit. */
+FUZZ_NO_COV static void add_life_targets(const double pos[3], uint64_t home_hi, uint64_t home_lo) {
+    static scan_hit far[4096];
+    galaxy g;
+    galaxy_init(&g, W.gal.seed);
+    int n = galaxy_scan(&g, pos, 50.0, home_hi, home_lo, far, 4096), n_life = 0, extinct = 0;
+    for (int i = 0; i < n && (n_life < FUZZ_LIFE_TARGETS || !extinct); i++) {
+        const star_system *s = far[i].sys;
+        int life = 0, ext = 0;
+        for (int bi = 0; bi < s->n_bodies; bi++) {
+            alien_life al;
+            life_alien(&W, s, bi, &al);
+            life |= al.level > 0;
+            ext |= al.extinct;
+        }
+        if ((life && n_life < FUZZ_LIFE_TARGETS) || (ext && !extinct)) {
+            near[n_near][0] = s->id_hi;
+            near[n_near][1] = s->id_lo;
+            n_near++;
+            n_life += life && n_life < FUZZ_LIFE_TARGETS;
+            extinct |= ext;
+        }
+    }
+    galaxy_free(&g);
+}
+
 FUZZ_NO_COV static int init_once(void) {
     if (world_init(&W, FUZZ_SEED, FUZZ_POPULATE)) return -1;
     jbuf b;
@@ -83,7 +120,9 @@ FUZZ_NO_COV static int init_once(void) {
         near[i][0] = hits[i].sys->id_hi;
         near[i][1] = hits[i].sys->id_lo;
     }
+    add_life_targets(home->pos, home->id_hi, home->id_lo);
     galaxy_init(&warm, W.gal.seed);
+    galaxy_init(&warm2, W.gal.seed);
     release();
     ready = 1;
     return 0;
@@ -149,8 +188,10 @@ FUZZ_NO_COV static uint64_t hash_of(const world *w) {
     return h;
 }
 
-/* snapshot -> restore -> same hash (the hash is that of exactly the snapshot's bytes), and both
- * copies stay equal over the next 2 ticks */
+/* snapshot -> restore -> same hash (the state hash of the restored copy is the hash of exactly
+ * the snapshot's bytes), and both copies stay equal over the next 2 ticks. The snapshot buffer
+ * is reused, and the copy gets warm sectors of its own (warm2), so its ticks do not regenerate
+ * the galaxy around the probes. */
 FUZZ_NO_COV static void snapshot_check(void) {
     jb_reset(&sbuf);
     if (persist_serialize(&W, &sbuf)) abort();
@@ -162,12 +203,22 @@ FUZZ_NO_COV static void snapshot_check(void) {
     }
     if (hash_of(&copy) != persist_hash_bytes((const uint8_t *)sbuf.p, sbuf.len))
         die("restored snapshot hashes differently", &W, 0);
+    if (copy.gal.seed == warm2.seed) {
+        galaxy tmp = copy.gal;
+        copy.gal = warm2;
+        warm2 = tmp;
+    }
     for (int t = 0; t < 2; t++) {
         tick_run(&W, NULL, 0);
         tick_run(&copy, NULL, 0);
         check(&W);
     }
     if (hash_of(&copy) != hash_of(&W)) die("restored snapshot diverges in the following ticks", &W, 0);
+    if (copy.gal.seed == warm2.seed) {
+        galaxy tmp = warm2;
+        warm2 = copy.gal;
+        copy.gal = tmp;
+    }
     world_free(&copy);
 }
 
@@ -209,7 +260,7 @@ static void decode(reader *r, uint32_t idx, action *a) {
     }
     case A_TRAVEL: {
         uint8_t b = rd(r);
-        if (b < 224 && n_near) { /* one of the systems nearest home (the probe may be elsewhere) */
+        if (b < 224 && n_near) { /* one of the targets: near home, or with life (the probe may be elsewhere) */
             a->target_hi = near[b % n_near][0];
             a->target_lo = near[b % n_near][1];
         } else if (b < 240) { /* its own system */
@@ -293,7 +344,7 @@ int fuzz_actions_one(const uint8_t *data, size_t size) {
             check(&W);
         }
     }
-    snapshot_check();
+    if (checks == 0) snapshot_check(); /* every input is checked at least once */
     release();
     return 1;
 }

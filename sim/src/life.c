@@ -379,15 +379,25 @@ static const char *const syl[] = {"ka", "zu", "vor", "eth", "qui", "ram", "lo", 
 
 void life_alien(const world *w, const star_system *s, int bi, alien_life *o) {
     memset(o, 0, sizeof *o);
-    planet_props pp;
-    life_planet_props(w, s, bi, &pp);
     uint64_t hi, lo;
     galaxy_body_id(s, bi, &hi, &lo);
     uint64_t h = rng_hash3(w->seed ^ RNG_STREAM_LIFE, hi, lo);
     /* ~2 % of planets hold an artifact that only a deep survey reveals */
     o->artifacts = rng_unit(rng_hash2(h, 7)) < 0.02 ? 1 : 0;
+    /* Most bodies are lifeless whatever their properties: habitability is at most 1 (0 unless
+     * landable) and water at most the water abundance rounded to 3 decimals (0 for giants and
+     * belts), so a draw at or above the chance those bounds give is a draw at or above the real
+     * chance. Skipping life_planet_props then gives exactly the same result, cheaper. */
+    const body *b = &s->bodies[bi];
+    double hab_max = b->landable ? 1.0 : 0.0;
+    double water_max = b->type == BODY_GAS_GIANT || b->type == BODY_ICE_GIANT || b->type == BODY_ASTEROID_BELT
+                           ? 0.0 : b->abundance[RES_WATER] + 0.001;
+    double u0 = rng_unit(h);
+    if (u0 >= 0.0001 * (1.0 + 300.0 * hab_max * water_max)) return;
+    planet_props pp;
+    life_planet_props(w, s, bi, &pp);
     double chance = 0.0001 * (1.0 + 300.0 * pp.habitability * pp.water);
-    if (rng_unit(h) >= chance) return;
+    if (u0 >= chance) return;
     double u = rng_unit(rng_hash2(h, 1)) * 100.0;
     static const double cum[] = {40, 65, 80, 90, 95, 99.5, 100};
     int lv = 0;
