@@ -70,6 +70,44 @@ static void bench_updates(uint32_t n) {
     world_free(&w);
 }
 
+/* The living-universe action of probe i at tick tk, as bench_living and bench_persist_living drive
+ * them (messages, trades, research; with `society`, also Bob's proposals, votes and structures):
+ * 0 if the probe does nothing this tick. */
+static int living_action(const world *w, uint32_t i, uint32_t n, uint64_t tk, int society, action *a) {
+    uint64_t ph = (i + tk) % 100;
+    memset(a, 0, sizeof *a);
+    a->res = -1;
+    if (society && i == 0 && tk % 100 == 1) {
+        a->kind = A_PROPOSE;
+        strcpy(a->text, "expand");
+    } else if (ph == 0) {
+        a->kind = A_SEND_MESSAGE;
+        a->target_hi = PROBE_ID_HI;
+        a->target_lo = (i + 1) % n + 1;
+        strcpy(a->text, "status report");
+    } else if (ph == 50) {
+        a->kind = A_TRADE;
+        a->target_hi = PROBE_ID_HI;
+        a->target_lo = (i + 7) % n + 1;
+        a->res = RES_IRON;
+        a->amount = 1.0;
+    } else if (ph == 25 && !w->p[i].research) {
+        a->kind = A_RESEARCH;
+        a->arg = (uint8_t)((i + tk) % TECH_COUNT);
+        if (w->p[i].tech[a->arg] >= TECH_MAX) return 0;
+    } else if (society && ph == 75 && w->n_pr && (i + tk / 100) % 5 == 0) {
+        a->kind = A_VOTE;
+        a->proposal = w->n_pr;
+        a->arg = (uint8_t)(i & 1);
+    } else if (society && tk % 1000 == 500 && i % 997 == 3) {
+        a->kind = A_BUILD;
+        a->arg = (uint8_t)((tk / 1000) % STRUCT_COUNT);
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 /* All living-universe mechanics on: every probe researching, ~1 % of probes sending a message
  * per tick, ~1 % trading, votes on a standing proposal, structures being built, event rolls at
  * their default rates (threat announcements, anomalies, encounters, crises, wonders), solitude
@@ -92,38 +130,8 @@ static void bench_living(uint32_t n, double budget) {
         uint64_t tk = w.tick + 1;
         size_t k = 0;
         for (uint32_t i = 0; i < n; i++) {
-            uint64_t ph = (i + tk) % 100;
             action a;
-            memset(&a, 0, sizeof a);
-            a.res = -1;
-            if (i == 0 && tk % 100 == 1) {
-                a.kind = A_PROPOSE;
-                strcpy(a.text, "expand");
-            } else if (ph == 0) {
-                a.kind = A_SEND_MESSAGE;
-                a.target_hi = PROBE_ID_HI;
-                a.target_lo = (i + 1) % n + 1;
-                strcpy(a.text, "status report");
-            } else if (ph == 50) {
-                a.kind = A_TRADE;
-                a.target_hi = PROBE_ID_HI;
-                a.target_lo = (i + 7) % n + 1;
-                a.res = RES_IRON;
-                a.amount = 1.0;
-            } else if (ph == 25 && !w.p[i].research) {
-                a.kind = A_RESEARCH;
-                a.arg = (uint8_t)((i + tk) % TECH_COUNT);
-                if (w.p[i].tech[a.arg] >= TECH_MAX) continue;
-            } else if (ph == 75 && w.n_pr && (i + tk / 100) % 5 == 0) {
-                a.kind = A_VOTE;
-                a.proposal = w.n_pr;
-                a.arg = (uint8_t)(i & 1);
-            } else if (tk % 1000 == 500 && i % 997 == 3) {
-                a.kind = A_BUILD;
-                a.arg = (uint8_t)((tk / 1000) % STRUCT_COUNT);
-            } else {
-                continue;
-            }
+            if (!living_action(&w, i, n, tk, 1, &a)) continue;
             acts[k].probe = i;
             acts[k].a = a;
             acts[k].reject = 0;
@@ -209,28 +217,8 @@ static void bench_persist_living(uint32_t n, int ticks, int reps) {
         uint64_t tk = w->tick + 1;
         size_t k = 0;
         for (uint32_t i = 0; i < n; i++) {
-            uint64_t ph = (i + tk) % 100;
             action a;
-            memset(&a, 0, sizeof a);
-            a.res = -1;
-            if (ph == 0) {
-                a.kind = A_SEND_MESSAGE;
-                a.target_hi = PROBE_ID_HI;
-                a.target_lo = (i + 1) % n + 1;
-                strcpy(a.text, "status report");
-            } else if (ph == 50) {
-                a.kind = A_TRADE;
-                a.target_hi = PROBE_ID_HI;
-                a.target_lo = (i + 7) % n + 1;
-                a.res = RES_IRON;
-                a.amount = 1.0;
-            } else if (ph == 25 && !w->p[i].research) {
-                a.kind = A_RESEARCH;
-                a.arg = (uint8_t)((i + tk) % TECH_COUNT);
-                if (w->p[i].tech[a.arg] >= TECH_MAX) continue;
-            } else {
-                continue;
-            }
+            if (!living_action(w, i, n, tk, 0, &a)) continue;
             acts[k].probe = i;
             acts[k].a = a;
             acts[k].reject = 0;

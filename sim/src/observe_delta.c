@@ -81,28 +81,6 @@ static size_t value_end(const char *t, size_t n, size_t i) {
     return i;
 }
 
-/* The top-level fields of the object t[0..n); -1 if it has more than MAX_FIELDS or is not laid out
- * as the engine writes objects. */
-static int fields_of(const char *t, size_t n, field *out) {
-    if (n < 2 || t[0] != '{') return -1;
-    size_t i = 1;
-    int k = 0;
-    while (i < n && t[i] != '}') {
-        if (k == MAX_FIELDS || t[i] != '"') return -1;
-        size_t kend = string_end(t, n, i);
-        if (kend >= n || t[kend] != ':') return -1;
-        size_t vend = value_end(t, n, kend + 1);
-        out[k].key = (uint32_t)i;
-        out[k].klen = (uint32_t)(kend - i);
-        out[k].val = (uint32_t)(kend + 1);
-        out[k].vlen = (uint32_t)(vend - kend - 1);
-        k++;
-        i = vend;
-        if (i < n && t[i] == ',') i++;
-    }
-    return k;
-}
-
 static int same_bytes(const char *a, const char *b, uint32_t n) {
     for (uint32_t i = 0; i < n; i++)
         if (a[i] != b[i]) return 0;
@@ -194,6 +172,13 @@ static int fields_between(const char *t, size_t n, size_t from, size_t to, field
         i = vend;
     }
     return i == to ? k : -1;
+}
+
+/* The top-level fields of the object t[0..n); -1 if it has more than MAX_FIELDS or is not laid out
+ * as the engine writes objects. */
+static int fields_of(const char *t, size_t n, field *out) {
+    if (n < 2 || t[0] != '{' || t[n - 1] != '}') return -1;
+    return fields_between(t, n, 1, n - 1, out, MAX_FIELDS);
 }
 
 /* The new text's fields (into now) from the old text's (before, nb) where only [d1, n - suf) of
