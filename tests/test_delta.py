@@ -210,3 +210,30 @@ async def test_a_readable_delta_fleet_gets_the_sims_deltas_and_whole_ones_on_res
             await send(ws, {"type": "register", "probe_ids": ["1-1", "1-9"], "delta": True})
             err = await recv_type(ws, "error")
             assert err["code"] == "unknown_probe" and err["path"] == "$.probe_ids[1]"
+
+
+async def test_controlled_ledger_keeps_a_delta_fleets_events() -> None:
+    # a readable delta fleet's probes are not observed (they come as its delta group), yet
+    # somebody decides for them: ledger_scope "controlled" records their events
+    async with running_daemon(sim_args=("--populate", "3"), ledger_scope="controlled") as d:
+        engine = d.engine
+        assert engine.ledger is not None
+        async with agent(d.port) as ws:
+            await send(
+                ws,
+                {
+                    "type": "register",
+                    "probe_ids": ["1-1", "1-2"],
+                    "shape": "readable",
+                    "delta": True,
+                },
+            )
+            await recv_type(ws, "registered")
+            for pid in ("1-1", "1-3"):  # 1-3: nobody decides for it
+                await engine.inject({"type": "hazard", "severity": 0.2, "probe_id": pid})
+            engine.set_mode("lockstep")  # (a manual tick would observe every probe)
+            assert (await recv(ws))["type"] == "observe_batch"
+            engine.set_mode("paused")
+        engine.ledger.flush()
+        hazards = engine.ledger.query(type="hazard")["events"]
+        assert {e["probe_id"] for e in hazards} == {"1-1"}

@@ -34,7 +34,7 @@ import math
 import tempfile
 import time
 from collections import deque
-from collections.abc import Mapping, MutableMapping
+from collections.abc import Collection, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
@@ -360,9 +360,12 @@ class Engine:
         if ledger is not None:
             events = reply.get("events") or []
             mined = reply.get("mined") or []
-            if not all_events:  # scope "controlled": the observed probes' rows only
-                events = [ev for ev in events if ev.get("probe_id") in observed]
-                mined = [row for row in mined if row.get("probe_id") in observed]
+            if not all_events:  # scope "controlled": the rows of probes somebody decides for
+                decided: Collection[str] = observed
+                if delta:  # a delta fleet's probes are not observed: they came as its group
+                    decided = set(observed).union(*(listed for _, listed in delta))
+                events = [ev for ev in events if ev.get("probe_id") in decided]
+                mined = [row for row in mined if row.get("probe_id") in decided]
             ledger.record_tick(
                 tick,
                 born,
