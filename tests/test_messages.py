@@ -58,7 +58,11 @@ def test_actions_in_every_accepted_form() -> None:
         (b'{"type":"actions","actions":{"1-1":"wait","1-2\\n":"wait"}}', "invalid", None),
         (b'{"action":"wait","probe_id":"1-2\\n"}', "invalid", "$.probe_id"),
         (b'{"type":"register","probe_ids":["1-1\\n"]}', "invalid", "$.probe_ids[0]"),
-        (b'{"type":"actions","actions":{"1-1":{"action":"wait","x":{"y":1}},"1-2":7}}', "invalid", None),
+        (
+            b'{"type":"actions","actions":{"1-1":{"action":"wait","x":{"y":1}},"1-2":7}}',
+            "invalid",
+            None,
+        ),
     ],
 )
 def test_bad_agent_messages(payload: bytes, code: str, path: str | None) -> None:
