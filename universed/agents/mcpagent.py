@@ -28,7 +28,7 @@ import orjson
 import trio
 from trio_websocket import ConnectionClosed, ConnectionRejected, HandshakeError, open_websocket_url
 
-from ..core.messages import PROBE_ID_RE
+from ..core.messages import is_probe_id
 from ..core.rules import check_action
 
 __all__ = ["AgentUnavailable", "McpAgent", "summarize"]
@@ -395,7 +395,7 @@ class McpAgent:
 
     def require(self, probe_id: str) -> None:
         """Raises `AgentUnavailable` / KeyError unless ``probe_id`` is one of mine, connected."""
-        if not PROBE_ID_RE.fullmatch(probe_id):
+        if not is_probe_id(probe_id):
             raise KeyError(f"not a probe id: {probe_id!r} (like '1-1')")
         if probe_id not in self.probe_ids:
             mine = ", ".join(self.probe_ids) or "none"

@@ -53,6 +53,7 @@ __all__ = [
     "encode_observe_batch_wire",
     "encode_observe_delta",
     "encode_registered",
+    "is_probe_id",
     "observe_wire",
     "parse_agent_message",
     "probe_id_of",
@@ -104,6 +105,14 @@ INJECT_TYPE_NUMBERS: dict[int, str] = {
     6: "threat",
 }
 PROBE_ID_RE = re.compile(r"^[0-9]{1,20}-[0-9]{1,20}$")
+
+
+def is_probe_id(value: str) -> bool:
+    """Whether ``value`` is a probe id ("hi-lo"), all of it: `PROBE_ID_RE` keeps ``$`` for the
+    JSON schemas that quote it, and a regex ``$`` also matches before a trailing newline."""
+    return PROBE_ID_RE.fullmatch(value) is not None
+
+
 #: many probe ids at once, one per line (a fleet's ``actions``): one regex pass, not one per id
 _PROBE_ID_LINES_RE = re.compile(r"(?:[0-9]{1,20}-[0-9]{1,20}\n)*")
 Mode = Literal["realtime", "lockstep", "paused"]
@@ -148,7 +157,7 @@ def _between(lo: float, hi: float, *, low_open: bool = False) -> Any:
 
 
 def _check_probe_id(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    if not isinstance(value, str) or not PROBE_ID_RE.fullmatch(value):
+    if not isinstance(value, str) or not is_probe_id(value):
         raise FieldError(attribute.name, f"must be a probe id like '1-1', got {value!r}")
 
 
@@ -159,7 +168,7 @@ def _check_probe_ids(_inst: object, attribute: attrs.Attribute[Any], value: obje
     if not value:
         raise FieldError(attribute.name, "must not be empty")
     for index, item in enumerate(value):
-        if not PROBE_ID_RE.fullmatch(item):
+        if not is_probe_id(item):
             raise FieldError(
                 f"{attribute.name}[{index}]", f"must be a probe id like '1-1', got {item!r}"
             )
@@ -280,7 +289,7 @@ def _parse_action(obj: Mapping[str, Any], path: str) -> Action:
         )
     params = {k: v for k, v in obj.items() if k not in ("action", "type", "probe_id", "tick")}
     pid = obj.get("probe_id")
-    if pid is not None and (not isinstance(pid, str) or not PROBE_ID_RE.fullmatch(pid)):
+    if pid is not None and (not isinstance(pid, str) or not is_probe_id(pid)):
         raise MessageError(
             "invalid", f"probe_id must be a probe id, got {pid!r}", f"{path}.probe_id"
         )
@@ -318,7 +327,7 @@ def parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch |
         parsed: dict[str, Mapping[str, Any]] = {}
         if not _PROBE_ID_LINES_RE.fullmatch("\n".join(actions) + "\n" if actions else ""):
             for pid in actions:
-                if not PROBE_ID_RE.fullmatch(pid):
+                if not is_probe_id(pid):
                     raise MessageError("invalid", f"bad probe id {pid!r}", f"$.actions[{pid!r}]")
         bare_of = _BARE_ACTIONS.get
         for pid, act in actions.items():

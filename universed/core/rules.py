@@ -26,7 +26,7 @@ from typing import Any
 
 import attrs
 
-from .messages import ACTION_NAMES, PROBE_ID_RE, MessageError
+from .messages import ACTION_NAMES, MessageError, is_probe_id
 
 __all__ = [
     "ACTIONS",
@@ -203,7 +203,7 @@ def _check_field(field: Field, key: str, value: Any) -> None:
         raise MessageError("invalid", f"{key} must be {what}, got {value!r}", path)
     if not isinstance(value, str):
         raise MessageError("invalid", f"{key} must be a string, got {value!r}", path)
-    if kind == "probe_id" and not PROBE_ID_RE.fullmatch(value):
+    if kind == "probe_id" and not is_probe_id(value):
         raise MessageError("invalid", f"{key} must be a probe id like '1-2', got {value!r}", path)
     if kind == "id" and not _ID_RE.match(value):
         raise MessageError("invalid", f'{key} must be an id "hi-lo", got {value!r}', path)

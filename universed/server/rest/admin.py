@@ -170,7 +170,7 @@ def register(
 
     @route("GET", "/api/systems/{system_id}")
     async def system(system_id: str) -> Response:
-        if not m.PROBE_ID_RE.fullmatch(system_id):
+        if not m.is_probe_id(system_id):
             raise ApiError(404, "unknown_system", f"no system {system_id!r}")
         reply = await sim.request({"cmd": "system", "system_id": system_id})
         return json_response(reply["system"])

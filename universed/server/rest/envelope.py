@@ -187,5 +187,5 @@ def query_shape() -> str:
 
 def check_probe_id(probe_id: str) -> None:
     """A 404 ``unknown_probe`` unless ``probe_id`` looks like a probe id (``1-1``)."""
-    if not m.PROBE_ID_RE.fullmatch(probe_id):
+    if not m.is_probe_id(probe_id):
         raise ApiError(404, "unknown_probe", f"no probe {probe_id!r} (ids look like 1-1)")
