@@ -597,9 +597,21 @@ def test_ten_thousand_probes_table_stays_virtual(browser: Any, big_daemon: Daemo
         page.page.select_option("#status-filter", "active")
         page.js("document.getElementById('table-scroll').scrollTop = 0")
         page.page.wait_for_selector("#table-rows .trow[data-id] .s-active", timeout=30000)
-        statuses = page.js(
-            "[...document.querySelectorAll('#table-rows .trow[data-id]:not([style*=none]) .pill')]"
-            ".map(e => e.textContent)"
+
+        def shown() -> list[str]:
+            rows: list[str] = page.js(
+                "[...document.querySelectorAll("
+                "'#table-rows .trow[data-id]:not([style*=none]) .pill')]"
+                ".map(e => e.textContent)"
+            )
+            return rows
+
+        # the filter empties the table and a census refills it: poll, don't read once (a row of
+        # the unfiltered table can satisfy the selector above just before it is emptied)
+        statuses = wait_until(
+            lambda: (rows := shown()) and set(rows) == {"active"} and rows,
+            30,
+            "the filtered table's rows",
         )
         assert statuses and set(statuses) == {"active"}, statuses
         page.page.select_option("#status-filter", "")
