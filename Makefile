@@ -51,7 +51,7 @@ check: lint types test
 
 bench: sim venv
 	$(MAKE) -C sim bench
-	$(PY) -m devtools.bench
+	$(PY) -m universed.bench
 	$(PY) -m universed_policy_explorer.bench
 	$(PY) -m universed.rl.bench
 

@@ -128,7 +128,8 @@ def test_the_wheel_carries_the_engine_and_the_package_not_the_developer_tools(
     runtime = {m for m in modules if not any(fnmatch.fnmatch(m, p) for p in DEV_TOOLS)}
     assert {"universed/cli/commands.py", "universed/core/engine.py"} <= runtime
     # the developer tools live outside the runtime package and stay out of the wheel
-    assert (tree / "devtools" / "bench.py").exists()
+    assert (tree / "devtools" / "soak.py").exists()
+    assert "universed/bench.py" in names  # operators benchmark their machine with it
     assert not any(n.startswith("devtools/") for n in names)
     assert sorted(runtime - names) == []
     assert sorted(set(REQUIRED) - names) == []

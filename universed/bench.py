@@ -1,4 +1,4 @@
-"""Daemon benchmark (``make bench`` / ``python -m devtools.bench``): lockstep ticks per second.
+"""Daemon benchmark (``make bench`` / ``python -m universed.bench``): lockstep ticks per second.
 
 Every figure is also given as a ratio to the raw sim pipe rate measured in the same run (a bare
 trio loop sending ``tick`` and reading the reply line, same probe count, no JSON parsing).
@@ -10,7 +10,7 @@ daemon runs in this process in lockstep mode. "Overhead" is the time the daemon 
 in its tick step beyond the sim's own reply time (gathering actions, parsing the reply, routing
 observations to agents, the dashboard, the journal): p50 and p99.
 
-``python -m devtools.bench --client N PORT`` is the agent side (run by the bench itself).
+``python -m universed.bench --client N PORT`` is the agent side (run by the bench itself).
 """
 
 from __future__ import annotations
@@ -101,7 +101,7 @@ async def run_scenario(
                 [
                     sys.executable,
                     "-m",
-                    "devtools.bench",
+                    "universed.bench",
                     "--client",
                     str(agents),
                     str(daemon.port),
@@ -342,7 +342,7 @@ async def bench_main(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m devtools.bench")
+    parser = argparse.ArgumentParser(prog="python -m universed.bench")
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--quick", action="store_true", help="only the small scenarios")
     parser.add_argument("--client", nargs=2, type=int, metavar=("N", "PORT"))
