@@ -130,3 +130,27 @@ def test_register_shape() -> None:
         assert "reference" in info.value.message and "readable" in info.value.message
     err = orjson.loads(m.encode_error("invalid", "bad", "$.x"))
     assert err == {"type": "error", "code": "invalid", "message": "bad", "path": "$.x"}
+
+
+def test_repeated_actions_are_parsed_once_and_the_cache_stays_bounded() -> None:
+    from universed.core import messages as core
+
+    core._ACTION_CACHE.clear()
+    first = m.parse_agent_message(b'{"action":"mine","resource":"iron"}')
+    again = m.parse_agent_message(b'{"action":"mine","resource":"iron"}')
+    assert again is first and isinstance(first, m.Action)
+    assert first.to_sim() == {"resource": "iron", "type": "mine"}
+    assert first.to_sim() is not first.to_sim()  # each caller gets its own sim object
+    # what is not a single action, and what fails, is parsed every time
+    for payload in (b'{"type":"resync"}', b'{"type":"register","probe_id":"1-1"}'):
+        assert m.parse_agent_message(payload) is not m.parse_agent_message(payload)
+    for _ in range(2):
+        with pytest.raises(m.MessageError) as info:
+            m.parse_agent_message(b'{"action":"fly"}')
+        assert info.value.code == "unknown_action"
+    long = b'{"action":"travel_to_system","system_id":"' + b"x" * core.ACTION_CACHE_BYTES + b'"}'
+    assert m.parse_agent_message(long) is not m.parse_agent_message(long)
+    assert m.parse_agent_message('{"action":"wait"}') == m.Action("wait")  # str: not cached
+    for i in range(core.ACTION_CACHE_SIZE + 10):
+        m.parse_agent_message(b'{"action":"wait","probe_id":"1-%d"}' % (i + 1))
+    assert len(core._ACTION_CACHE) <= core.ACTION_CACHE_SIZE

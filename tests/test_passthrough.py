@@ -215,3 +215,35 @@ def test_a_reply_laid_out_otherwise_is_parsed_whole() -> None:
         {"ok": True, "observations": [], "born": []},
         [],
     )
+
+
+def test_observation_lens_cut_the_reply_as_the_scan_does() -> None:
+    """A tick that asks for ``observation_lens`` (the daemon's do) is cut by the lengths, into
+    views of the line: the same observations, header and delta groups as the scan of the same
+    reply without them; lengths that do not cut objects make the line parse whole."""
+    base: list[dict[str, Any]] = [
+        {"cmd": "tick", "actions": {}, "detail": "full", "events": True, "mined": True},
+        {"cmd": "tick", "actions": {}, "detail": "compact", "observe": ["1-2", "1-5"]},
+        {"cmd": "tick", "actions": {}, "reference": ["1-3"]},
+        {"cmd": "tick", "actions": {}, "observe": []},
+        {"cmd": "tick", "actions": {}, "delta": [{"probes": ["1-1", "1-4"]}, {"probes": ["1-2"]}]},
+    ]
+    plain = sim_lines(base)
+    with_lens = sim_lines([{**r, "observation_lens": True} for r in base])
+    for n, (old, new) in enumerate(zip(plain, with_lens, strict=True)):
+        assert new.startswith(old[:-1]) and new != old, base[n]  # the key is appended last
+        lens = orjson.loads(new)["observation_lens"]
+        want = m.split_tick_reply(old)
+        got = m.split_tick_reply(new)
+        assert want is not None and got is not None, base[n]
+        assert got[0] == want[0]  # the lengths were read, not kept
+        assert [bytes(p) for p in got[1]] == list(want[1])
+        assert all(isinstance(p, memoryview) for p in got[1])
+        assert [len(p) for p in got[1]] == lens
+        assert m.split_tick_reply(new + b"\n") is not None  # a trailing newline is no matter
+    line = with_lens[0]
+    lens = orjson.loads(line)["observation_lens"]
+    key = b',"observation_lens":'
+    head = line[: line.rindex(key) + len(key)]
+    for bad in ([lens[0] + 1, *lens[1:]], [*lens[:-1], lens[-1] - 1], [*lens, 9], ["x"]):
+        assert m.split_tick_reply(head + orjson.dumps(bad) + b"}") is None, bad

@@ -26,7 +26,7 @@ class Sink:
         self.keep = keep
         self.event = trio.Event()
 
-    def __call__(self, data: bytes) -> bool:
+    def __call__(self, data: bytes, now: float) -> bool:
         self.data.append(data)
         self.event.set()
         return self.keep
@@ -67,7 +67,7 @@ async def test_reader_that_raises_is_dropped_alone(caplog: pytest.LogCaptureFixt
 
     exploded = trio.Event()
 
-    def explode(data: bytes) -> bool:
+    def explode(data: bytes, now: float) -> bool:
         exploded.set()
         raise RuntimeError("boom")
 

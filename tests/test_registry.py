@@ -63,6 +63,38 @@ def test_one_controller_per_probe_and_inheritance() -> None:
     assert reg.controller_of("1-4") is None and pol.probes == set()
 
 
+def test_controllers_hold_exactly_the_assignments() -> None:
+    """`Registry.controllers` with their ``probes`` is what the tick path reads instead of
+    every assignment (observe_request): they must agree after any sequence of changes."""
+    import random
+
+    rng = random.Random(7)
+    reg = Registry(table(), fallback="fallback", lineages={"1-9": "wait"}, inherit=True)
+    remotes = [Recorder() for _ in range(3)]
+    for r in remotes:
+        r.inherits = rng.random() < 0.5
+    born = 20
+    for _ in range(2000):
+        pid = f"1-{rng.randint(1, born)}"
+        op = rng.randrange(6)
+        if op == 0:
+            reg.assign(pid, rng.choice(remotes))
+        elif op == 1:
+            reg.assign(pid, reg.policy_controller(rng.choice(["wait", "fallback"])))
+        elif op == 2:
+            reg.drop_probe(pid, rng.choice(remotes))
+        elif op == 3 and rng.random() < 0.1:
+            reg.drop(rng.choice(remotes))
+        elif op == 4:
+            born += 1
+            reg.on_birth(f"1-{born}", pid)
+        else:
+            reg.on_death(pid)
+        held = {p: c for c in reg.controllers() for p in c.probes}
+        assert sum(len(c.probes) for c in reg.controllers()) == len(held)  # no probe twice
+        assert held == dict(reg.assignments())
+
+
 def test_unknown_policy_names_are_rejected() -> None:
     with pytest.raises(ValueError, match="unknown policy 'nope'"):
         Registry(table(), fallback="nope", inherit=True)

@@ -326,6 +326,8 @@ class Engine:
             "actions": actions,
             "observe": observe,
             "detail": detail,
+            # each observation's length, so the reply is cut without a scan (split_tick_reply)
+            "observation_lens": True,
         }
         if reference is not None:
             request["reference"] = reference  # the overlay, for the probes reference eyes see
@@ -422,13 +424,23 @@ class Engine:
 
     # ------------------------------------------------------------------ agents
 
-    def submit(self, ctrl: RemoteController, probe_id: str, action: dict[str, Any]) -> bool:
-        """An agent's action for the open window; False if ``ctrl`` does not control the probe."""
+    def submit(
+        self,
+        ctrl: RemoteController,
+        probe_id: str,
+        action: dict[str, Any],
+        now: float | None = None,
+    ) -> bool:
+        """An agent's action for the open window; False if ``ctrl`` does not control the probe.
+        ``now``: trio's clock when the action arrived, if the caller has it."""
         if self.registry.controller_of(probe_id) is not ctrl:
             return False
         window = self.window
         if not window.closed:
-            self.prometheus.agent_latency.observe(trio.current_time() - window.opened_at)
+            if now is None:
+                now = trio.current_time()
+            # (a message queued behind a registration arrived before this window opened)
+            self.prometheus.agent_latency.observe(max(0.0, now - window.opened_at))
         window.submit(probe_id, action)
         return True
 

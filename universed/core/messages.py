@@ -296,12 +296,34 @@ def _parse_action(obj: Mapping[str, Any], path: str) -> Action:
     return Action(name, params, pid)
 
 
+#: single actions recently parsed, by their exact bytes: an agent sends the same few messages
+#: tick after tick (``{"action":"wait"}``, ``{"action":"mine","resource":"iron"}``), and an
+#: `Action` is frozen, so one parse serves every repeat (bounded: emptied when full)
+_ACTION_CACHE: dict[bytes, Action] = {}
+ACTION_CACHE_SIZE = 4096
+ACTION_CACHE_BYTES = 256  # longer messages are parsed every time
+
+
 def parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch | Resync:
     """Decode one agent frame.
 
     Raises:
         MessageError: with the code and JSON path of what was wrong.
     """
+    cacheable = type(data) is bytes and len(data) <= ACTION_CACHE_BYTES
+    if cacheable:
+        hit = _ACTION_CACHE.get(data)  # type: ignore[arg-type]  # bytes, just checked
+        if hit is not None:
+            return hit
+    msg = _parse_agent_message(data)
+    if cacheable and type(msg) is Action:
+        if len(_ACTION_CACHE) >= ACTION_CACHE_SIZE:
+            _ACTION_CACHE.clear()
+        _ACTION_CACHE[data] = msg  # type: ignore[index]
+    return msg
+
+
+def _parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch | Resync:
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -593,6 +615,9 @@ OBSERVE_START = b'{"type":"observe","probe_id":"'
 OBSERVATION_PIECES = "observation_pieces"
 #: the key of a split tick reply that lists its delta groups' bytes (`split_tick_reply`)
 DELTA_GROUP_PIECES = "delta_group_pieces"
+#: an observation as the daemon keeps it: bytes, or a view of the tick reply's line
+Piece = bytes | memoryview
+_OBSERVATION_LENS_KEY = b',"observation_lens":['
 _DELTA_LENS_KEY = b',"delta_lens":['
 _DELTA_GROUPS_KEY = b',"delta_groups":['
 _GROUP_START = b'{"observations":['
@@ -655,11 +680,15 @@ def split_observations(line: bytes, count: int) -> list[bytes] | None:
     return pieces
 
 
-def split_tick_reply(line: bytes) -> tuple[dict[str, Any], list[bytes]] | None:
+def split_tick_reply(line: bytes) -> tuple[dict[str, Any], Sequence[Piece]] | None:
     """A sim ``tick`` reply line read without parsing its observations: the reply with an empty
     ``observations`` list (everything else parsed: tick, born, destroyed, rejected, events), and
-    each observation's bytes as the sim wrote them (`split_observations`). The daemon parses an
-    observation only when something reads it (`core.observations.Observations`).
+    each observation's bytes as the sim wrote them. The daemon parses an observation only when
+    something reads it (`core.observations.Observations`).
+
+    A reply to a tick that asked for ``observation_lens`` (the daemon's always do) is cut by
+    those lengths: each observation is a memoryview of ``line``, nothing is scanned or copied.
+    Otherwise each observation is found by where it starts (`split_observations`).
 
     A reply with delta groups (the tick's ``delta``) has them, unparsed too, as a list of bytes
     under `DELTA_GROUP_PIECES` (each ``{"observations":[...],...}`` as the sim wrote it, cut by
@@ -667,30 +696,48 @@ def split_tick_reply(line: bytes) -> tuple[dict[str, Any], list[bytes]] | None:
 
     None if the line is not laid out that way: the caller then parses it whole.
     """
-    span = _observations_span(line)
-    if span is None:
+    first = line.find(_OBSERVATIONS_KEY)
+    if first < 0:
         return None
-    first, end = span
-    pieces = _observation_slices(line, first, end)
-    if pieces is None:
-        return None
-    # the delta groups come last, after "delta_lens" (the reply's own keys, before any string)
-    lens_at = line.find(_DELTA_LENS_KEY, end)
-    stop = lens_at if lens_at >= 0 else len(line)
+    first += len(_OBSERVATIONS_KEY)
+    pieces: Sequence[Piece] | None = None
+    size = len(line) - 1 if line.endswith(b"\n") else len(line)  # the reply without a newline
+    # the reply's last key, when the tick asked for it (the array of lengths ends the line)
+    stop = line.rfind(_OBSERVATION_LENS_KEY, 0, size) if line.endswith(b"]}", 0, size) else -1
+    if stop > first:
+        pieces = _cut_observations(line, first, stop, size)
+        if pieces is None:
+            return None
+        end = first + sum(len(p) for p in pieces) + max(0, len(pieces) - 1)
+        if not line.startswith(_BORN_KEY, end):
+            return None
+        closing = b"}"  # the header is parsed up to ``stop``: close the object there
+    else:
+        # ``],"born":[`` with its quotes bare is a key after an array: never inside a string
+        # (the sim escapes quotes), and no observation has a "born" key
+        end = line.find(_BORN_KEY, first)
+        if end < 0:
+            return None
+        pieces = _observation_slices(line, first, end)
+        if pieces is None:
+            return None
+        stop, closing = size, b""
+    # the delta groups come last (but for ``observation_lens``), after "delta_lens"
+    lens_at = line.find(_DELTA_LENS_KEY, end, stop)
     try:
         if lens_at >= 0:
             reply = orjson.loads(line[:first] + line[end:lens_at] + b"}")
-            groups_at = line.find(_DELTA_GROUPS_KEY, lens_at)
-            lens_end = line.find(b"]", lens_at)
+            groups_at = line.find(_DELTA_GROUPS_KEY, lens_at, stop)
+            lens_end = line.find(b"]", lens_at, stop)
             if groups_at < 0 or lens_end + 1 != groups_at:
                 return None
             lens = orjson.loads(line[lens_at + len(_DELTA_LENS_KEY) - 1 : lens_end + 1])
-            groups = _delta_groups(line, groups_at + len(_DELTA_GROUPS_KEY), lens)
+            groups = _delta_groups(line, groups_at + len(_DELTA_GROUPS_KEY), lens, stop, size)
             if groups is None:
                 return None
             reply[DELTA_GROUP_PIECES] = groups
         else:
-            reply = orjson.loads(line[:first] + line[end:stop])
+            reply = orjson.loads(line[:first] + line[end:stop] + closing)
     except orjson.JSONDecodeError:
         return None
     if not isinstance(reply, dict) or reply.get("observations") != []:
@@ -698,8 +745,35 @@ def split_tick_reply(line: bytes) -> tuple[dict[str, Any], list[bytes]] | None:
     return reply, pieces
 
 
-def _delta_groups(line: bytes, pos: int, lens: object) -> list[bytes] | None:
-    """The delta groups starting at ``pos`` of ``line``, cut by their lengths."""
+def _cut_observations(line: bytes, first: int, lens_at: int, size: int) -> list[Piece] | None:
+    """The observations starting at ``first``, cut by the ``observation_lens`` list at
+    ``lens_at`` (the reply's last key, ending at ``size``); None if the lengths do not cut
+    objects."""
+    try:
+        lens = orjson.loads(line[lens_at + len(_OBSERVATION_LENS_KEY) - 1 : size - 1])
+    except orjson.JSONDecodeError:
+        return None
+    if not isinstance(lens, list):
+        return None
+    view = memoryview(line)
+    pieces: list[Piece] = []
+    pos = first
+    last = len(lens) - 1
+    for i, n in enumerate(lens):
+        if not isinstance(n, int) or n < 2:
+            return None
+        after = pos + n
+        # an object, then a comma before the next one (the array's end is checked by the caller)
+        if line[pos] != 0x7B or line[after - 1] != 0x7D or (i < last and line[after] != 0x2C):
+            return None
+        pieces.append(view[pos:after])
+        pos = after + 1
+    return pieces
+
+
+def _delta_groups(line: bytes, pos: int, lens: object, stop: int, size: int) -> list[bytes] | None:
+    """The delta groups starting at ``pos`` of ``line``, cut by their lengths; the array ends
+    the reply (at ``size``) or ``observation_lens`` follows it (at ``stop``)."""
     if not isinstance(lens, list):
         return None
     groups = []
@@ -715,20 +789,28 @@ def _delta_groups(line: bytes, pos: int, lens: object) -> list[bytes] | None:
             return None
         groups.append(group)
         pos += n
-    if line[pos : pos + 2] != b"]}":
+    # the array ends the reply, or comes right before its ``observation_lens``
+    if line[pos:stop] != (b"]}" if stop == size else b"]"):
         return None
     return groups
 
 
-def probe_id_of(piece: bytes) -> str:
-    """The probe id of an observation's bytes (`split_observations`): ids never hold quotes."""
+def probe_id_of(piece: Piece) -> str:
+    """The probe id of an observation's bytes (`split_tick_reply`): ids never hold quotes."""
+    if isinstance(piece, memoryview):
+        head = bytes(piece[30:94])
+        end = head.find(b'"')
+        if end < 0:
+            head = bytes(piece)
+            end = head.index(b'"', 30)
+        return head[:end].decode()
     return piece[30 : piece.index(b'"', 30)].decode()
 
 
-def observe_wire(raw: bytes, tick: int) -> bytes:
+def observe_wire(raw: Piece, tick: int) -> bytes:
     """A single-probe ``observe`` message from a sim observation's bytes (`split_observations`):
     the same JSON value as `encode_observe` of the parsed observation with ``tick`` added."""
-    return b'%b,"tick":%d}' % (raw[:-1], tick)
+    return b"".join((memoryview(raw)[:-1], b',"tick":%d}' % tick))  # one copy
 
 
 def encode_observe_batch_wire(wires: Sequence[bytes], tick: int) -> bytes:

@@ -13,12 +13,12 @@ observations; one with in-process policies parses exactly those they decide for.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, MutableMapping, Sequence
 from typing import Any
 
 import orjson
 
-from .messages import encode_observe, observe_wire, probe_id_of
+from .messages import Piece, encode_observe, observe_wire, probe_id_of
 
 __all__ = ["Observations"]
 
@@ -30,13 +30,14 @@ class Observations(MutableMapping[str, dict[str, Any]]):
 
     def __init__(self, tick: int) -> None:
         self.tick = tick
-        # every probe of the tick: its bytes as the sim wrote them, or None (parsed only)
-        self._raw: dict[str, bytes | None] = {}
+        # every probe of the tick: its bytes as the sim wrote them (a view of the reply line),
+        # or None (parsed only)
+        self._raw: dict[str, Piece | None] = {}
         self._parsed: dict[str, dict[str, Any]] = {}
         self._wires: dict[str, bytes] = {}
 
     @classmethod
-    def from_pieces(cls, tick: int, pieces: list[bytes]) -> Observations:
+    def from_pieces(cls, tick: int, pieces: Sequence[Piece]) -> Observations:
         """From the slices of a split reply (`messages.split_tick_reply`)."""
         out = cls(tick)
         raw = out._raw
@@ -52,7 +53,7 @@ class Observations(MutableMapping[str, dict[str, Any]]):
         self._parsed[pid] = obs
         self._wires.pop(pid, None)
 
-    def raw(self, probe_id: str) -> bytes | None:
+    def raw(self, probe_id: str) -> Piece | None:
         """The probe's observation as the sim wrote it (without ``tick``), if the tick's reply
         was split and it came without the reference overlay."""
         return self._raw.get(probe_id)

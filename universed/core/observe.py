@@ -86,12 +86,14 @@ class Observer:
         for remote in registry.remotes.values():
             if remote.engine_delta and remote.detail == "full":
                 detail = "full"  # the delta groups come at the tick's detail
-        for pid, ctrl in registry.assignments():
+        for ctrl in registry.controllers():  # per controller: 100,000 probes are 10 fleets
+            if not ctrl.probes:
+                continue
             if isinstance(ctrl, PolicyController) and ctrl.is_wait:
                 continue
             if isinstance(ctrl, RemoteController) and ctrl.engine_delta:
                 continue  # its probes come in its delta group (`delta_request`)
-            wanted.add(pid)
+            wanted |= ctrl.probes
             if ctrl.detail == "full":
                 detail = "full"
         if len(wanted) >= len(parents):

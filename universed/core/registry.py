@@ -98,12 +98,10 @@ class RemoteController(Controller):
     #: (its first after a registration or a resync; see `engine_delta`)
     whole_next = True
 
-    @property
-    def engine_delta(self) -> bool:
-        """Whether the sim computes this controller's delta observations: its probes are then
-        not observed, but sent as a delta group of the tick (`deliver_group`). A transport that
-        can send a group overrides this."""
-        return False
+    #: whether the sim computes this controller's delta observations: its probes are then not
+    #: observed, but sent as a delta group of the tick (`deliver_group`). A transport that can
+    #: send a group sets it (a plain attribute: the tick path reads it per controller per tick)
+    engine_delta = False
 
     def deliver_group(self, tick: int, group: bytes, whole: bool) -> None:
         """This tick's delta group for the controller's probes, as the sim wrote it
@@ -254,6 +252,12 @@ class Registry:
 
     def assignments(self) -> Iterator[tuple[str, Controller]]:
         return iter(self._by_probe.items())
+
+    def controllers(self) -> Iterator[Controller]:
+        """Every controller that may hold probes: the remote ones, then the policies (each
+        holds its probes in ``probes``, kept in step with `assignments`)."""
+        yield from self.remotes.values()
+        yield from self._policy_controllers.values()
 
     def assign(self, probe_id: str, ctrl: Controller) -> None:
         previous = self._by_probe.get(probe_id)

@@ -15,6 +15,7 @@ never outlives the daemon.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import signal
@@ -73,6 +74,23 @@ def find_sim_binary(explicit: str = "") -> Path:
     )
 
 
+#: the pipe buffer asked for the sim's stdout (F_SETPIPE_SZ): a tick reply of 100 full
+#: observations is ~0.8 MB, which a default 64 KiB pipe passes in a dozen writer/reader turns
+PIPE_SIZE = 1 << 20
+
+
+def widen_pipe(fd: int, size: int = PIPE_SIZE) -> int:
+    """Ask for a ``size``-byte buffer on the pipe ``fd`` (Linux; capped by
+    /proc/sys/fs/pipe-max-size); the size it has afterwards, or 0 where it cannot be set."""
+    setsz = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if setsz is None:
+        return 0
+    for want in (size, 1 << 18):
+        with contextlib.suppress(OSError):
+            return fcntl.fcntl(fd, setsz, want)
+    return 0
+
+
 class _Child:
     """One running sim process and its line-oriented pipes."""
 
@@ -84,23 +102,34 @@ class _Child:
         fileno = getattr(process.stdin, "fileno", None)
         # the pipe's descriptor for direct writes (valid while not ``dead``: aclose kills first)
         self.stdin_fd: int | None = fileno() if callable(fileno) else None
-        self.buffer = bytearray()
+        out_fileno = getattr(process.stdout, "fileno", None)
+        if callable(out_fileno):
+            widen_pipe(out_fileno())
+        self.rest = b""  # bytes read after the last line's newline
         self.dead = False
         self.overdue = False
 
     async def read_line(self) -> bytes:
-        start = 0
+        """The next line (without its newline). The chunks are joined once, at the end."""
+        rest = self.rest
+        pos = rest.find(b"\n")
+        if pos >= 0:
+            self.rest = rest[pos + 1 :]
+            return rest[:pos]
+        chunks = [rest] if rest else []
         while True:
-            pos = self.buffer.find(b"\n", start)
-            if pos >= 0:
-                line = bytes(self.buffer[:pos])
-                del self.buffer[: pos + 1]
-                return line
-            start = len(self.buffer)
-            chunk = await self.stdout.receive_some(1 << 20)
+            # bytes() of a bytes object is that object: no copy (trio's pipes return bytes)
+            chunk = bytes(await self.stdout.receive_some(PIPE_SIZE))
             if not chunk:
                 raise trio.BrokenResourceError("sim closed its stdout")
-            self.buffer += chunk
+            pos = chunk.find(b"\n")
+            if pos >= 0:
+                self.rest = chunk[pos + 1 :]  # usually b"": the reply ends the chunk
+                if not chunks:
+                    return chunk[:pos]
+                chunks.append(chunk[:pos])
+                return b"".join(chunks)
+            chunks.append(chunk)
 
     async def aclose(self) -> None:
         """Kill (if needed), reap, and close the pipes."""

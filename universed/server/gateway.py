@@ -135,11 +135,6 @@ class AgentSession(RemoteController):
             for obs in observations:
                 self.ws.send(m.encode_observe(obs, tick))
 
-    @property
-    def engine_delta(self) -> bool:
-        """A readable delta fleet: the sim computes its deltas (`deliver_group`)."""
-        return self.delta and self.fleet and self.shape == "readable"
-
     def deliver_group(self, tick: int, group: bytes, whole: bool) -> None:
         """The fleet's delta group as the sim wrote it, framed as one message: an
         ``observe_batch`` (whole: the first after a registration or resync) or an
@@ -294,7 +289,7 @@ class AgentSession(RemoteController):
                         "$.probe_id",
                     )
                     return None
-            if not self.engine.submit(self, pid, msg.to_sim()):
+            if not self.engine.submit(self, pid, msg.to_sim(), self.ws.last_seen):
                 self.error(
                     "not_controlled", f"this connection does not control {pid}", "$.probe_id"
                 )
@@ -386,6 +381,8 @@ class AgentSession(RemoteController):
         self.detail = reg.detail
         self.shape = shape
         self.delta = reg.delta
+        # a readable delta fleet: the sim computes its deltas (`deliver_group`)
+        self.engine_delta = reg.delta and reg.fleet and shape == "readable"
         self.base.clear()
         self.inherits = reg.lineage or (reg.fleet and self.registry.inherit)
         self.single = None if reg.fleet else ids[0]
@@ -724,9 +721,9 @@ class Gateway:
         busy = False
         wake = trio.Event()
 
-        def on_data(data: bytes) -> bool:
+        def on_data(data: bytes, now: float) -> bool:
             try:
-                for _opcode, payload in ws.take(data):
+                for _opcode, payload in ws.take(data, now):
                     if queue or busy:
                         queue.append(payload)
                         continue
@@ -740,7 +737,7 @@ class Gateway:
                 wake.set()
             return ws.ended is None
 
-        if on_data(rest) if rest else True:
+        if on_data(rest, trio.current_time()) if rest else True:
             mux.add(fd, on_data)
         try:
             while True:

@@ -88,16 +88,18 @@ class TokenBucket:
         self._level = float(burst)
         self._stamp = clock()
 
-    def _refill(self) -> float:
-        now = self._clock()
+    def _refill(self, now: float | None = None) -> float:
+        if now is None:
+            now = self._clock()
         if now > self._stamp:
             self._level = min(self.burst, self._level + (now - self._stamp) * self.rate)
             self._stamp = now
         return self._level
 
-    def take(self, n: float = 1.0) -> float:
-        """Take ``n`` tokens if there are enough: 0.0; else take none and return the wait (s)."""
-        level = self._refill()
+    def take(self, n: float = 1.0, now: float | None = None) -> float:
+        """Take ``n`` tokens if there are enough: 0.0; else take none and return the wait (s).
+        ``now``: the clock's time, if the caller has read it already (a burst of messages)."""
+        level = self._refill(now)
         if level >= n - 1e-9:  # float sums of rate * dt land a hair short of whole tokens
             self._level = max(0.0, level - n)
             return 0.0

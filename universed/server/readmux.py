@@ -9,7 +9,8 @@ has data, calling each connection's ``on_data`` synchronously. A connection's ta
 lifecycle (registration, close, heartbeat); it only sleeps until ``on_data`` hands it work that
 must await.
 
-``on_data(data)`` gets the bytes read (b"" at EOF or on a read error) and returns whether to keep
+``on_data(data, now)`` gets the bytes read (b"" at EOF or on a read error) and trio's clock at
+the wakeup (one clock read for every connection the wakeup drains), and returns whether to keep
 reading; returning False (or raising, which is logged) removes the connection from the set. It
 must never block.
 """
@@ -28,7 +29,7 @@ __all__ = ["ReadMux", "available"]
 
 log = logging.getLogger(__name__)
 
-OnData = Callable[[bytes], bool]
+OnData = Callable[[bytes, float], bool]
 READ_SIZE = 65536
 MAX_EVENTS = 512
 
@@ -76,6 +77,7 @@ class ReadMux:
         try:
             while True:
                 await trio.lowlevel.wait_readable(epoll.fileno())
+                now = trio.current_time()
                 for fd, _events in epoll.poll(0, MAX_EVENTS):
                     on_data = readers.get(fd)
                     if on_data is None:
@@ -90,7 +92,7 @@ class ReadMux:
                         data = b""
                     self.reads += 1
                     try:
-                        keep = on_data(data) and bool(data)
+                        keep = on_data(data, now) and bool(data)
                     except Exception:
                         log.exception("agent connection (fd %d) failed while reading", fd)
                         keep = False

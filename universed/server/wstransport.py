@@ -53,14 +53,18 @@ def unmask(payload: bytes | bytearray, mask: bytes) -> bytes:
     return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
 
 
-def frame(opcode: int, payload: bytes) -> bytes:
-    """An unmasked, final server frame."""
-    n = len(payload)
+def frame_head(opcode: int, n: int) -> bytes:
+    """The header of an unmasked, final server frame of ``n`` payload bytes."""
     if n < 126:
-        return bytes((0x80 | opcode, n)) + payload
+        return bytes((0x80 | opcode, n))
     if n < 65536:
-        return struct.pack("!BBH", 0x80 | opcode, 126, n) + payload
-    return struct.pack("!BBQ", 0x80 | opcode, 127, n) + payload
+        return struct.pack("!BBH", 0x80 | opcode, 126, n)
+    return struct.pack("!BBQ", 0x80 | opcode, 127, n)
+
+
+def frame(opcode: int, payload: bytes | memoryview) -> bytes:
+    """An unmasked, final server frame."""
+    return b"".join((frame_head(opcode, len(payload)), payload))
 
 
 class FrameParser:
@@ -76,6 +80,13 @@ class FrameParser:
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         buf = self._buf
+        if not buf and self._frag_op is None and len(data) >= 6:
+            # the usual agent message: one whole, short, masked text frame, alone in ``data``
+            b1 = data[1]
+            length = b1 & 0x7F
+            whole = data[0] == 0x81 and b1 & 0x80 and length < 126 and len(data) == 6 + length
+            if whole and length <= self.max_message:
+                return [(OP_TEXT, unmask(data[6:], data[2:6]))]
         buf += data
         out: list[tuple[int, bytes]] = []
         pos = 0
@@ -178,22 +189,27 @@ class WebSocket:
 
     # ---------------------------------------------------------------- sending
 
-    def send(self, payload: bytes, opcode: int = OP_TEXT) -> None:
-        """Queue (or directly write) one message; never blocks. Drops silently once closed."""
+    def send(self, payload: bytes | memoryview, opcode: int = OP_TEXT) -> None:
+        """Queue (or directly write) one message; never blocks. Drops silently once closed.
+
+        The direct write gathers the frame header and ``payload`` (one ``writev(2)``): the
+        payload, often an observation shared by many connections, is never copied here."""
         if self.closed:
             return
-        data = frame(opcode, payload)
+        head = frame_head(opcode, len(payload))
         if not self._pending and not self._writing:
             try:
-                sent = os.write(self._fd, data)
+                sent = os.writev(self._fd, (head, payload))
             except BlockingIOError:
                 sent = 0
             except OSError:
                 self._abort()
                 return
-            if sent == len(data):
+            if sent == len(head) + len(payload):
                 return
-            data = data[sent:]
+            data = b"".join((head, payload))[sent:]
+        else:
+            data = b"".join((head, payload))
         if len(self._pending) >= self._max_pending:
             self._abort()  # the peer does not read: let it go rather than buffer forever
             return
@@ -240,7 +256,7 @@ class WebSocket:
 
     # ---------------------------------------------------------------- receiving
 
-    def take(self, data: bytes) -> list[tuple[int, bytes]]:
+    def take(self, data: bytes, now: float | None = None) -> list[tuple[int, bytes]]:
         """Process received bytes without blocking; the data messages (text/binary) in them.
 
         Pings are answered here. When the connection must end, ``ended`` says why: "eof" (b""
@@ -248,11 +264,14 @@ class WebSocket:
         error; ``protocol_error``) or "rate" (the rate limit ran dry; ``rate_limited``). The
         messages before the reason are returned. `finish` does the async part (answering the
         close, closing on protocol errors); on "rate" the caller answers, then closes.
+        ``now``: trio's clock, if the caller read it for many connections at once.
         """
         if not data:
             self.ended = "eof"
             return []
-        self.last_seen = trio.current_time()
+        if now is None:
+            now = trio.current_time()
+        self.last_seen = now
         try:
             frames = self.parser.feed(data)
         except ProtocolError as exc:
@@ -262,7 +281,7 @@ class WebSocket:
         out: list[tuple[int, bytes]] = []
         rate = self.rate
         for opcode, payload in frames:
-            if rate is not None and opcode in (OP_TEXT, OP_BIN, OP_PING) and rate.take() > 0:
+            if rate is not None and opcode in (OP_TEXT, OP_BIN, OP_PING) and rate.take(1.0, now):
                 self.rate_limited = True
                 self.ended = "rate"
                 return out
