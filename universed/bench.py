@@ -68,6 +68,20 @@ async def raw_pipe_rate(probes: int, seconds: float, detail: str = "full") -> fl
     return rate
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (user + system, every thread) of process ``pid`` so far; None where /proc
+    cannot tell (not Linux, process gone)."""
+    if pid is None:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(b")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[int], q: float) -> float:
     if not values:
         return 0.0
@@ -132,10 +146,19 @@ async def run_scenario(
         await trio.sleep(0.5)  # warm up
         engine = daemon.engine
         engine.overhead_ns.clear()
+        # where the time goes: CPU of the daemon (this process), the sim, the agents' client
+        pids = {"daemon": os.getpid(), "sim": engine.sim.pid, "client": client and client.pid}
+        cpu0 = {name: cpu_seconds(pid) for name, pid in pids.items()}
         t0, tick0 = time.perf_counter(), engine.tick
         await trio.sleep(seconds)
         ticks = engine.tick - tick0
         elapsed = time.perf_counter() - t0
+        cpu1 = {name: cpu_seconds(pid) for name, pid in pids.items()}
+        cpu_ms = {
+            name: round((end - start) * 1000 / max(ticks, 1), 3)
+            for name, start in cpu0.items()
+            if start is not None and (end := cpu1[name]) is not None
+        }
         overhead = list(engine.overhead_ns)
         if client is not None:
             client.kill()
@@ -150,6 +173,7 @@ async def run_scenario(
         "overhead_p50_ms": percentile(overhead, 0.50),
         "overhead_p99_ms": percentile(overhead, 0.99),
         "overhead_mean_ms": statistics.fmean(overhead) / 1e6 if overhead else 0.0,
+        "cpu_ms_per_tick": cpu_ms,
     }
 
 
@@ -337,6 +361,8 @@ async def bench_main(
                 "detail": detail,
                 "fleets": fleets,
                 "delta": delta,
+                # CPU ms per tick of each process (Linux): where a lockstep tick's time goes
+                "cpu_ms_per_tick": result["cpu_ms_per_tick"],
             }
             print(orjson.dumps(row).decode(), flush=True)
             continue

@@ -67,7 +67,17 @@ int actions_parse(const json_doc *d, const json_node *obj, action *out, char *er
     /* The name may be in "type" (pipe style) or "action" (agent style). An agent message may
      * also carry "type" for its own purposes ({"type":"action","action":"mine"}), so the first
      * of the two that holds a known action name wins. */
-    const json_node *cand[2] = {json_get(d, obj, "type"), json_get(d, obj, "action")};
+    const json_node *cand[2];
+    if (obj->count == 1) { /* the usual {"type":..}: its one member is "type", "action" or neither */
+        const json_node *m = json_child(d, obj);
+        size_t kl;
+        const char *k = json_key(d, m, &kl);
+        cand[0] = kl == 4 && !memcmp(k, "type", 4) ? m : NULL;
+        cand[1] = kl == 6 && !memcmp(k, "action", 6) ? m : NULL;
+    } else {
+        cand[0] = json_get(d, obj, "type");
+        cand[1] = json_get(d, obj, "action");
+    }
     if (!cand[0] && !cand[1]) {
         snprintf(err, errlen, "action object needs 'type' or 'action'");
         return -1;
@@ -83,8 +93,12 @@ int actions_parse(const json_doc *d, const json_node *obj, action *out, char *er
             t = ct;
             n = cn;
         }
-        for (int k = 0; k < A_COUNT; k++)
-            if (strlen(world_action_names[k]) == cn && memcmp(world_action_names[k], ct, cn) == 0) kind = k;
+        for (int k = 0; k < A_COUNT; k++) /* (the names are distinct; the first byte rules out most) */
+            if (world_action_names[k][0] == ct[0] && strlen(world_action_names[k]) == cn &&
+                memcmp(world_action_names[k], ct, cn) == 0) {
+                kind = k;
+                break;
+            }
     }
     if (!t) {
         const json_node *bad = cand[0] ? cand[0] : cand[1];

@@ -13,8 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const galaxy_resource_names[RES_COUNT] = {
-    "iron", "silicon", "rare_earth", "water", "hydrogen", "helium3", "carbon", "uranium", "exotic"};
+#define RESOURCE_NAME(n) n,
+const char *const galaxy_resource_names[RES_COUNT] = {GALAXY_RESOURCE_NAMES(RESOURCE_NAME)};
+#undef RESOURCE_NAME
 const char *const galaxy_star_class_names[STAR_CLASS_COUNT] = {"O", "B", "A", "F", "G", "K", "M"};
 const char *const galaxy_body_type_names[BODY_TYPE_COUNT] = {
     "rocky", "super_earth", "ocean", "lava", "gas_giant", "ice_giant", "dwarf", "moon",

@@ -32,6 +32,10 @@ enum resource {
     RES_URANIUM,
     RES_EXOTIC
 };
+/* The resource names in enum order, as one list: galaxy_resource_names is made from it, and
+ * observe_ref.c makes its JSON keys from it at compile time. */
+#define GALAXY_RESOURCE_NAMES(X) \
+    X("iron") X("silicon") X("rare_earth") X("water") X("hydrogen") X("helium3") X("carbon") X("uranium") X("exotic")
 extern const char *const galaxy_resource_names[RES_COUNT];
 int galaxy_resource_from_name(const char *s, size_t len); /* -1 if unknown */
 

@@ -12,6 +12,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if defined(__GNUC__)
+#define JSON_NOINLINE __attribute__((noinline))
+#else
+#define JSON_NOINLINE
+#endif
+
+/* nonzero when one of the eight bytes of x needs attention in a JSON string: below 0x20, 0x80 and
+ * up, '"' or '\\' (exact: these bit tricks have no false positives in the "any byte" sense) */
+static inline uint64_t swar_special(uint64_t x) {
+    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+    uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
+    return (x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high;
+}
+
+/* the same test for one byte */
+static inline int byte_special(unsigned char c) { return c < 0x20 || c >= 0x80 || c == '"' || c == '\\'; }
+
 void json_doc_init(json_doc *d) { memset(d, 0, sizeof *d); }
 
 void json_doc_free(json_doc *d) {
@@ -59,9 +76,9 @@ static int new_node(parser *p, uint32_t type, uint32_t *idx) {
     return 0;
 }
 
-static int str_reserve(parser *p, size_t extra) {
+/* str_reserve's slow path: grow doc->strs to hold extra more bytes. */
+static JSON_NOINLINE int str_grow(parser *p, size_t extra) {
     json_doc *d = p->d;
-    if (d->n_strs + extra <= d->cap_strs) return 0;
     size_t nc = d->cap_strs ? d->cap_strs : 256;
     while (nc < d->n_strs + extra) nc *= 2;
     char *ns = realloc(d->strs, nc);
@@ -71,7 +88,12 @@ static int str_reserve(parser *p, size_t extra) {
     return 0;
 }
 
-static void skip_ws(parser *p) {
+static inline int str_reserve(parser *p, size_t extra) {
+    if (p->d->n_strs + extra <= p->d->cap_strs) return 0;
+    return str_grow(p, extra);
+}
+
+static inline void skip_ws(parser *p) {
     while (p->pos < p->len) {
         char c = p->s[p->pos];
         if (c == ' ' || c == '\t' || c == '\n' || c == '\r') p->pos++;
@@ -138,9 +160,9 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
     return 0;
 }
 
-/* Parse a string at p->pos (which is at the opening quote) into doc->strs. */
-static int parse_string(parser *p, uint32_t *off, uint32_t *slen) {
-    p->pos++; /* opening quote */
+/* The general string parser: p->pos is just after the opening quote. (Kept out of parse_string,
+ * whose common case then needs no stack frame to speak of.) */
+static JSON_NOINLINE int parse_string_slow(parser *p, uint32_t *off, uint32_t *slen) {
     size_t start = p->pos;
     /* Worst case the unescaped text is no longer than the raw text. Find the end first. */
     size_t i = start;
@@ -206,6 +228,44 @@ static int parse_string(parser *p, uint32_t *off, uint32_t *slen) {
     *off = (uint32_t)p->d->n_strs;
     *slen = (uint32_t)n;
     p->d->n_strs += n + 1;
+    return 0;
+}
+
+/* Parse a string at p->pos (which is at the opening quote) into doc->strs.
+ * The common case first: printable ASCII up to the closing quote (no escape, no control
+ * character, no multi-byte UTF-8), scanned and copied eight bytes at a time (the bytes copied past
+ * the closing quote are overwritten by the next string: room for the rest of the input and eight
+ * more is reserved). Anything else goes the general way, from the start of the string (the same
+ * result, the same errors). */
+static inline int parse_string(parser *p, uint32_t *off, uint32_t *slen) {
+    size_t from = ++p->pos, i = from, len = p->len; /* after the opening quote */
+    if (str_reserve(p, len - from + 8)) return -1;
+    const char *s = p->s;
+    char *dst = p->d->strs + p->d->n_strs; /* dst[i - from]: where s[i] goes */
+    while (len - i >= 8) {
+        uint64_t x;
+        memcpy(&x, s + i, 8);
+        memcpy(dst + (i - from), &x, 8);
+        uint64_t sp = swar_special(x);
+        if (!sp) {
+            i += 8;
+            continue;
+        }
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+        i += (size_t)__builtin_ctzll(sp) / 8; /* the lowest flagged byte is the first special one */
+#endif
+        break;
+    }
+    while (i < len && !byte_special((unsigned char)s[i])) {
+        dst[i - from] = s[i];
+        i++;
+    }
+    if (i >= len || s[i] != '"') return parse_string_slow(p, off, slen);
+    dst[i - from] = '\0';
+    *off = (uint32_t)p->d->n_strs;
+    *slen = (uint32_t)(i - from);
+    p->d->n_strs += i - from + 1;
+    p->pos = i + 1; /* closing quote */
     return 0;
 }
 
@@ -377,28 +437,13 @@ int json_parse(json_doc *d, const char *text, size_t len, json_error *err) {
     }
 }
 
-const json_node *json_child(const json_doc *d, const json_node *n) {
-    if (!n || (n->type != JSON_ARRAY && n->type != JSON_OBJECT) || !n->child) return NULL;
-    return &d->nodes[n->child];
-}
-
-const json_node *json_next(const json_doc *d, const json_node *n) {
-    return (n && n->next) ? &d->nodes[n->next] : NULL;
-}
-
-const json_node *json_get(const json_doc *d, const json_node *obj, const char *key) {
+const json_node *json_getn(const json_doc *d, const json_node *obj, const char *key, size_t kl) {
     if (!obj || obj->type != JSON_OBJECT) return NULL;
-    size_t kl = strlen(key);
     const json_node *found = NULL;
     for (const json_node *c = json_child(d, obj); c; c = json_next(d, c)) {
         if (c->key_len == kl && memcmp(d->strs + c->key_off, key, kl) == 0) found = c;
     }
     return found;
-}
-
-const char *json_key(const json_doc *d, const json_node *m, size_t *len) {
-    if (len) *len = m->key_len;
-    return d->strs + m->key_off;
 }
 
 const char *json_str(const json_doc *d, const json_node *n, size_t *len) {
@@ -501,14 +546,6 @@ int jb_grow(jbuf *b, size_t extra) {
 void jb_str(jbuf *b, const char *s, size_t n) {
     char *o = jb_begin(b, jw_str_max(n));
     if (o) jb_end(b, jw_str(o, s, n), o + jw_str_max(n));
-}
-
-/* nonzero when one of the eight bytes of x needs attention in a JSON string: below 0x20, 0x80 and
- * up, '"' or '\\' (exact: these bit tricks have no false positives in the "any byte" sense) */
-static inline uint64_t swar_special(uint64_t x) {
-    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-    uint64_t q = x ^ (ones * '"'), bs = x ^ (ones * '\\');
-    return (x | ((x - ones * 0x20) & ~x) | ((q - ones) & ~q) | ((bs - ones) & ~bs)) & high;
 }
 
 char *jw_str(char *o, const char *s, size_t n) {

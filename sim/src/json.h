@@ -65,11 +65,25 @@ void json_doc_free(json_doc *d);
 int json_parse(json_doc *d, const char *text, size_t len, json_error *err);
 
 static inline const json_node *json_root(const json_doc *d) { return d->n_nodes ? &d->nodes[0] : 0; }
-const json_node *json_child(const json_doc *d, const json_node *n);  /* first child or NULL */
-const json_node *json_next(const json_doc *d, const json_node *n);   /* next sibling or NULL */
-/* Member lookup; the last occurrence of a duplicated key wins. NULL if absent or n not object. */
-const json_node *json_get(const json_doc *d, const json_node *obj, const char *key);
-const char *json_key(const json_doc *d, const json_node *member, size_t *len);
+/* first child or NULL */
+static inline const json_node *json_child(const json_doc *d, const json_node *n) {
+    if (!n || (n->type != JSON_ARRAY && n->type != JSON_OBJECT) || !n->child) return NULL;
+    return &d->nodes[n->child];
+}
+/* next sibling or NULL */
+static inline const json_node *json_next(const json_doc *d, const json_node *n) {
+    return (n && n->next) ? &d->nodes[n->next] : NULL;
+}
+/* Member lookup; the last occurrence of a duplicated key wins. NULL if absent or n not object.
+ * json_getn takes the key's length (json_get's strlen folds away for a literal key). */
+const json_node *json_getn(const json_doc *d, const json_node *obj, const char *key, size_t kl);
+static inline const json_node *json_get(const json_doc *d, const json_node *obj, const char *key) {
+    return json_getn(d, obj, key, strlen(key));
+}
+static inline const char *json_key(const json_doc *d, const json_node *member, size_t *len) {
+    if (len) *len = member->key_len;
+    return d->strs + member->key_off;
+}
 const char *json_str(const json_doc *d, const json_node *n, size_t *len); /* NULL unless string */
 int json_is_str(const json_node *n, const json_doc *d, const char *s);     /* string equals s */
 /* Exact integer conversions: 0 ok, -1 if not a number, not integral, or out of range. */

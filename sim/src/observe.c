@@ -14,7 +14,8 @@ static void id_or_null(jbuf *b, uint64_t hi, uint64_t lo) {
 
 static void write_last_action(jbuf *b, world *w, const probe *p) {
     JB_KEY(b, "last_action");
-    if (p->act_tick != w->tick || p->act_tick == 0) {
+    /* no action this tick, or a wait that was accepted: the same text either way */
+    if (p->act_tick != w->tick || p->act_tick == 0 || (p->last_action == A_WAIT && p->last_ok)) {
         JB_LIT(b, "{\"action\":\"wait\",\"ok\":true,\"reason\":null,\"result\":null}");
         return;
     }
@@ -294,6 +295,54 @@ void observe_probe(jbuf *b, world *w, uint32_t idx, int detail) {
     }
     if ((detail & (OBSERVE_REFERENCE | OBSERVE_COMPACT)) == OBSERVE_REFERENCE) observe_reference(b, w, idx);
     jb_putc(b, '}');
+}
+
+_Static_assert(sizeof(observe_key) == 7 * 8 + (5 + RES_COUNT) * 8 + 2 * 4 + 32 + TECH_COUNT + 2 + 5 + 5 + 2,
+               "observe_key has padding");
+_Static_assert(sizeof ((observe_key *)0)->name == sizeof ((probe_cold *)0)->name, "observe_key.name");
+
+/* Mirrors observe_probe's compact path field by field: whatever it reads is here or makes the
+ * key refuse (return 0). A change there needs the same change here (tests/test_delta.c compares
+ * the two over random runs). Every member is set (the key has no padding, so no memset). */
+int observe_compact_key(const world *w, uint32_t idx, observe_key *k) {
+    const probe *p = &w->p[idx];
+    const probe_cold *c = &w->c[idx];
+    int acted = p->act_tick == w->tick && p->act_tick != 0;
+    if (p->ev_epoch == w->epoch && p->ev_head) return 0;   /* "events" */
+    if (acted && p->last_action == A_SCAN) return 0;       /* the systems found */
+    int level = p->body >= 0 ? p->survey[p->body] : 0;
+    if (level >= 4) return 0;                               /* "remaining_kg": the body's depletion */
+    k->gal_seed = w->gal.seed;
+    k->parent_hi = c->parent_hi;
+    k->parent_lo = c->parent_lo;
+    k->sys_hi = p->sys_hi;
+    k->sys_lo = p->sys_lo;
+    k->dst_hi = p->dst_hi;
+    k->dst_lo = p->dst_lo;
+    k->hull = p->hull;
+    k->fuel = p->fuel;
+    memcpy(k->cargo, p->cargo, sizeof k->cargo);
+    k->progress = p->progress;
+    k->survey_progress = p->survey_progress;
+    k->generation = c->generation;
+    k->ticks_left = p->ticks_left;
+    memcpy(k->name, c->name, sizeof k->name);
+    memcpy(k->tech, p->tech, sizeof k->tech);
+    k->body = p->body;
+    k->nav_target = p->nav_target;
+    k->status = p->status;
+    k->location = p->location;
+    k->activity = p->activity;
+    k->sys_survey = p->sys_survey;
+    k->survey_level = (uint8_t)level;
+    k->acted = (uint8_t)acted;
+    k->last_action = acted ? p->last_action : 0;
+    k->last_ok = acted ? p->last_ok : 0;
+    k->last_reason = acted ? p->last_reason : 0;
+    k->last_res = acted ? p->last_res : 0;
+    k->last_amount = acted ? p->last_amount : 0.0;
+    k->zero[0] = k->zero[1] = 0;
+    return 1;
 }
 
 void observe_status_entry(jbuf *b, const world *w, uint32_t idx) {

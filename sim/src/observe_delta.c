@@ -10,6 +10,8 @@ void delta_cache_init(delta_cache *c) {
     memset(c, 0, sizeof *c);
     c->gen = 1;
     jb_init(&c->scratch);
+    jb_init(&c->wholes);
+    jb_init(&c->groups);
 }
 
 void delta_cache_free(delta_cache *c) {
@@ -19,6 +21,8 @@ void delta_cache_free(delta_cache *c) {
     }
     free(c->e);
     jb_free(&c->scratch);
+    jb_free(&c->wholes);
+    jb_free(&c->groups);
     free(c->fields);
     memset(c, 0, sizeof *c);
 }
@@ -43,6 +47,10 @@ static delta_entry *entry_of(delta_cache *c, uint32_t idx) {
 typedef delta_field field;
 
 #define MAX_FIELDS 96
+
+/* The field "energy" of a compact observation: type, probe_id, name, parent_id, generation,
+ * status, hull, energy (observe_probe writes them in this order; keep checks the key). */
+#define ENERGY_FIELD 7
 
 /* the end of the string whose opening quote is at t[i] */
 static size_t string_end(const char *t, size_t n, size_t i) {
@@ -98,32 +106,109 @@ static int is_envelope(const char *t, const field *f) {
            (f->klen == 6 && !memcmp(t + f->key, "\"tick\"", 6));
 }
 
-/* The entry becomes the observation just written: the scratch buffer and field list are swapped
- * with the entry's (no copy; the scratch takes the old ones for the next probe). */
+/* The entry becomes the observation just written: the scratch text and its fields are copied
+ * into the entry's own buffers. (They were just read for the comparison, so the copy stays in
+ * the cache; and the scratch stays warm for the next probe.) */
 static int keep(delta_cache *c, delta_entry *e, uint64_t tick, int flags, int nf) {
     jbuf *s = &c->scratch;
-    char *old = e->text;
-    size_t old_cap = e->cap;
-    if (s->len > UINT32_MAX || s->cap > UINT32_MAX) return -1;
-    e->text = s->p;
-    e->cap = (uint32_t)s->cap;
+    if (s->len > UINT32_MAX - 64) return -1;
+    if (s->len > e->cap) {
+        size_t cap = s->len + 64; /* room for a few more digits */
+        char *t = realloc(e->text, cap);
+        if (!t) return -1;
+        e->text = t;
+        e->cap = (uint32_t)cap;
+    }
+    if (s->len) memcpy(e->text, s->p, s->len);
     e->len = (uint32_t)s->len;
-    s->p = old;
-    s->cap = old_cap;
-    s->len = 0;
     if (!e->fields) {
         e->fields = malloc(MAX_FIELDS * sizeof *e->fields);
         if (!e->fields) return -1;
     }
-    delta_field *f = e->fields;
-    e->fields = c->fields;
-    c->fields = f;
+    if (nf > 0) memcpy(e->fields, c->fields, (size_t)nf * sizeof *e->fields);
     e->n_fields = nf;
     e->tick = tick;
     e->gen = c->gen;
     e->flags = flags;
+    e->by_key = 0;
+    /* compact: the energy value, for the key path */
+    e->energy_len = 0;
+    e->energy_stale = 0;
+    if (flags == OBSERVE_COMPACT && nf > ENERGY_FIELD) {
+        const field *en = &e->fields[ENERGY_FIELD];
+        if (en->klen == 8 && !memcmp(e->text + en->key, "\"energy\"", 8) && en->vlen <= sizeof e->energy) {
+            memcpy(e->energy, e->text + en->val, en->vlen);
+            e->energy_len = (uint8_t)en->vlen;
+        }
+    }
     return 0;
 }
+
+/* ------------------------------------------------------------ the key path */
+
+/* The delta of probe idx's compact observation when its key equals the one the entry was
+ * written from: only the value of "energy" can differ (observe_key), so only the energy is
+ * formatted and compared with the one last written. Neither the entry's text nor its fields are
+ * touched (the new value waits in e->energy, see patch_energy). 1 (nothing written) if the entry
+ * has no energy field to compare with; -1 out of memory. */
+static int keyed_delta(delta_cache *c, delta_entry *e, jbuf *deltas, const world *w, uint32_t idx) {
+    if (!e->energy_len) return 1;
+    char v[JW_DOUBLE_MAX];
+    int n = json_fmt_double(v, w->p[idx].energy);
+    int changed = (size_t)n != e->energy_len || memcmp(v, e->energy, (size_t)n);
+    /* as the general path writes it: {"probe_id":..,"changed":{["energy":..]},"removed":[]} */
+    const size_t bound = 1 + 12 + JW_ID_MAX + 12 + 9 + JW_DOUBLE_MAX + 15;
+    int comma = jb_need_comma(deltas);
+    char *o = jb_begin(deltas, bound);
+    if (!o) return -1;
+    const char *lim = o + bound;
+    if (comma) *o++ = ',';
+    o = JW_LIT(o, "{\"probe_id\":");
+    o = jw_id(o, PROBE_ID_HI, (uint64_t)idx + 1);
+    o = JW_LIT(o, ",\"changed\":{");
+    if (changed) {
+        o = JW_LIT(o, "\"energy\":");
+        o = jw_raw(o, v, (size_t)n);
+        memcpy(e->energy, v, (size_t)n);
+        e->energy_len = (uint8_t)n;
+        e->energy_stale = 1;
+    }
+    o = JW_LIT(o, "},\"removed\":[]}");
+    jb_end(deltas, o, lim);
+    e->tick = w->tick;
+    e->by_key = 1;
+    c->n_keyed++;
+    return 0;
+}
+
+/* Put the energy last written (e->energy) into the entry's text, its later fields moving with
+ * it: the text is then the observation last written again. -1 out of memory. */
+static int patch_energy(delta_entry *e) {
+    field *f = &e->fields[ENERGY_FIELD];
+    uint32_t n = e->energy_len;
+    if (n != f->vlen) {
+        uint32_t len = e->len - f->vlen + n;
+        if (len > e->cap) {
+            char *t = realloc(e->text, len);
+            if (!t) return -1;
+            e->text = t;
+            e->cap = len;
+        }
+        uint32_t tail = f->val + f->vlen;
+        memmove(e->text + f->val + n, e->text + tail, e->len - tail);
+        e->len = len;
+        for (int i = ENERGY_FIELD + 1; i < e->n_fields; i++) {
+            e->fields[i].key = e->fields[i].key - f->vlen + n;
+            e->fields[i].val = e->fields[i].val - f->vlen + n;
+        }
+        f->vlen = n;
+    }
+    memcpy(e->text + f->val, e->energy, n);
+    e->energy_stale = 0;
+    return 0;
+}
+
+/* ------------------------------------------------------------ the text paths */
 
 /* Bytes t[0..n) and o[0..m) have in common at the start. */
 static size_t common_prefix(const char *t, size_t n, const char *o, size_t m) {
@@ -211,17 +296,45 @@ static int fields_from_base(const char *t, size_t n, size_t m, const field *befo
     return i0 + k + (nb - i1);
 }
 
+void observe_delta_prefetch(const delta_cache *c, uint32_t idx) {
+#if defined(__GNUC__)
+    if (idx >= c->n) return;
+    const delta_entry *e = &c->e[idx];
+    if (e->by_key || !e->text || !e->fields || e->n_fields < 0) return;
+    for (uint32_t i = 0; i < e->len; i += 64) __builtin_prefetch(e->text + i);
+    const char *f = (const char *)e->fields;
+    for (size_t i = 0; i < (size_t)e->n_fields * sizeof *e->fields; i += 64) __builtin_prefetch(f + i);
+#else
+    (void)c;
+    (void)idx;
+#endif
+}
+
 int observe_delta_probe(delta_cache *c, jbuf *wholes, jbuf *deltas, world *w, uint32_t idx, int flags,
                         int whole) {
+    delta_entry *e = entry_of(c, idx);
+    if (!e) {
+        wholes->oom = 1;
+        return -1;
+    }
+    int based = !whole && e->tick && e->tick + 1 == w->tick && e->gen == c->gen && e->flags == flags && e->fields &&
+                e->n_fields >= 0;
+    /* compact: when nothing but the energy can have changed, that is all there is to compare */
+    observe_key key;
+    int keyed = flags == OBSERVE_COMPACT && !c->no_keys && observe_compact_key(w, idx, &key);
+    if (based && keyed && e->keyed && !memcmp(&key, &e->key, sizeof key)) {
+        int r = keyed_delta(c, e, deltas, w, idx);
+        if (r < 0) deltas->oom = 1;
+        if (r <= 0) return r;
+    }
+    if (based && e->energy_stale && patch_energy(e)) {
+        wholes->oom = 1;
+        return -1;
+    }
     jbuf *s = &c->scratch;
     jb_reset(s);
     observe_probe(s, w, idx, flags);
     if (s->oom) {
-        wholes->oom = 1;
-        return -1;
-    }
-    delta_entry *e = entry_of(c, idx);
-    if (!e) {
         wholes->oom = 1;
         return -1;
     }
@@ -235,8 +348,6 @@ int observe_delta_probe(delta_cache *c, jbuf *wholes, jbuf *deltas, world *w, ui
     field *now = c->fields;
     const char *t = s->p, *o = e->text;
     size_t n = s->len, m = e->len;
-    int based = !whole && e->tick && e->tick + 1 == w->tick && e->gen == c->gen && e->flags == flags && e->fields &&
-                e->n_fields >= 0;
     const field *before = e->fields;
     int n_before = based ? e->n_fields : -1;
     int n_now = -1, m0 = 0, m1 = 0, b1 = 0;
@@ -298,5 +409,7 @@ int observe_delta_probe(delta_cache *c, jbuf *wholes, jbuf *deltas, world *w, ui
         wholes->oom = 1;
         return -1;
     }
+    e->keyed = keyed;
+    if (keyed) e->key = key;
     return wholes->oom || deltas->oom ? -1 : 0;
 }

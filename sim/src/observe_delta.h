@@ -7,11 +7,19 @@
  * previous tick, at the same detail, in the same generation (restore, load and scenario start a
  * new one); otherwise the probe's observation is written whole. The cache is output state, never
  * simulation state: it is not hashed, saved or snapshotted, and a new process starts empty (so
- * its first delta tick is whole). */
+ * its first delta tick is whole).
+ *
+ * Two ways to the same delta. The text path writes the observation (observe_probe) and compares
+ * it with the entry's text. The key path, for compact observations: the entry also keeps the
+ * observe_key its text was written from; when this tick's key is the same, nothing but "energy"
+ * can differ, so only the energy is formatted and compared (with the value kept beside the
+ * text: the text itself is brought up to date only when it is next compared). A fleet that waits
+ * costs a key and a number per probe instead of a whole observation. */
 #ifndef OBSERVE_DELTA_H
 #define OBSERVE_DELTA_H
 
 #include "json.h"
+#include "observe.h"
 #include "world.h"
 
 #include <stddef.h>
@@ -31,6 +39,14 @@ typedef struct delta_entry {
     char *text;    /* the observation as written */
     delta_field *fields; /* its top-level fields (NULL: not split yet) */
     int n_fields;        /* how many */
+    int keyed;           /* 1: key holds what the text was written from (compact only) */
+    observe_key key;
+    /* compact: the value of "energy" last written (energy_len 0: the text has no such field).
+     * The key path updates only this: while energy_stale, the text still shows an older value,
+     * put in (patch_energy) before the text is next compared. */
+    uint8_t energy_len, energy_stale;
+    uint8_t by_key;      /* the last delta came from the key alone (it will likely again) */
+    char energy[JW_DOUBLE_MAX];
 } delta_entry;
 
 typedef struct delta_cache {
@@ -40,8 +56,11 @@ typedef struct delta_cache {
     jbuf scratch;    /* the observation being compared */
     delta_field *fields; /* its top-level fields */
     uint64_t n_whole;    /* observations written whole */
+    uint64_t n_keyed;    /* deltas known from the key alone (only the energy formatted) */
     uint64_t n_short;    /* deltas found by scanning only the changed middle */
     uint64_t n_scanned;  /* deltas found by scanning every field */
+    int no_keys;         /* 1: never use the keys (tests compare both ways) */
+    jbuf wholes, groups; /* the tick's delta groups being written (proto_tick.c), kept for reuse */
 } delta_cache;
 
 void delta_cache_init(delta_cache *c);
@@ -55,5 +74,9 @@ void delta_cache_invalidate(delta_cache *c);
  * The probe's entry becomes this observation. Returns -1 on out of memory (the buffers' oom set). */
 int observe_delta_probe(delta_cache *c, jbuf *wholes, jbuf *deltas, world *w, uint32_t idx, int flags,
                         int whole);
+/* Ask the processor for probe idx's entry (its text and fields, unless the last delta came from
+ * the key alone) ahead of observe_delta_probe: the texts of a large fleet are far apart in memory.
+ * Only a hint, no effect on the output. */
+void observe_delta_prefetch(const delta_cache *c, uint32_t idx);
 
 #endif

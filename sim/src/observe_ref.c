@@ -15,19 +15,26 @@ static double revealed_abundance(const star_system *s, int bi, int r, int level)
     return a;
 }
 
+/* The keys "iron": ... of the resources, built at compile time: each is copied as a whole slot
+ * (one fixed-size move) and the cursor advances by its length. */
+#define RES_KEY(n) {"\"" n "\":", sizeof("\"" n "\":") - 1},
+static const struct {
+    char k[16]; /* the key, then zeros */
+    size_t n;   /* its length */
+} res_keys[RES_COUNT] = {GALAXY_RESOURCE_NAMES(RES_KEY)};
+#undef RES_KEY
+
 /* {"iron":v[0],...} with the first n resources (RES_COUNT, or 0 for {}) */
 static void write_res_object(jbuf *b, const double v[RES_COUNT], int n) {
-    size_t kl[RES_COUNT], bound = 2;
-    for (int r = 0; r < n; r++) {
-        kl[r] = strlen(galaxy_resource_names[r]);
-        bound += kl[r] + 4 + JW_DOUBLE_MAX;
-    }
+    const size_t bound = 2 + (size_t)n * (1 + sizeof res_keys[0].k + JW_DOUBLE_MAX);
     char *o = jb_begin(b, bound);
     if (!o) return;
     const char *lim = o + bound;
     *o++ = '{';
     for (int r = 0; r < n; r++) {
-        o = jw_key(o, galaxy_resource_names[r], kl[r], r > 0);
+        if (r) *o++ = ',';
+        memcpy(o, res_keys[r].k, sizeof res_keys[r].k);
+        o += res_keys[r].n;
         o = jw_double(o, v[r]);
     }
     *o++ = '}';

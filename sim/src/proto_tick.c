@@ -77,48 +77,21 @@ static int sort_by_probe(keyed_action **tmp, size_t n, uint32_t n_probes) {
     return 1;
 }
 
-/* Parse the actions object into P->acts (sorted by probe, one per probe). Entries for unknown
- * probes, malformed actions and duplicates are written to pre. Returns the count, or -1. */
-static long collect_actions(proto *P, const json_node *acts, jbuf *pre, perr *e) {
-    json_doc *d = &P->doc;
-    size_t n_members = acts && acts->type == JSON_OBJECT ? acts->count : 0;
-    if (n_members == 0) return 0;
-    if (n_members > P->cap_acts) {
-        tick_action *na = realloc(P->acts, n_members * sizeof *na);
-        if (!na) return proto_fail(e, "io_error", "too many actions (out of memory)");
-        P->acts = na;
-        P->cap_acts = n_members;
+/* The name of a request entry for the "rejected" list: its "type", else its "action". */
+static const json_node *entry_name(const json_doc *d, const json_node *m) {
+    const json_node *name = json_get(d, m, "type");
+    return name ? name : json_get(d, m, "action");
+}
+
+/* Sort P->acts[0..n) by (probe, request position) and keep the first entry per probe; the later
+ * ones are written to pre as duplicates. Returns the count kept, or -1 when out of memory. */
+static long sort_actions(proto *P, size_t n, jbuf *pre) {
+    keyed_action *tmp = malloc(n * sizeof *tmp);
+    if (!tmp) return -1;
+    for (size_t i = 0; i < n; i++) {
+        tmp[i].a = P->acts[i];
+        tmp[i].pos = i;
     }
-    keyed_action *tmp = malloc(n_members * sizeof *tmp);
-    if (!tmp) return proto_fail(e, "io_error", "too many actions (out of memory)");
-    size_t n = 0;
-    for (const json_node *m = json_child(d, acts); m; m = json_next(d, m)) {
-        size_t kl;
-        const char *k = json_key(d, m, &kl);
-        uint64_t hi, lo;
-        int64_t idx = -1;
-        if (!world_parse_id(k, kl, &hi, &lo)) idx = world_probe_index(&P->w, hi, lo);
-        const json_node *name = json_get(d, m, "type");
-        if (!name) name = json_get(d, m, "action");
-        if (idx < 0) {
-            write_pre_reject(pre, d, k, kl, name, "unknown probe");
-            continue;
-        }
-        keyed_action *ka = &tmp[n];
-        ka->pos = n++;
-        ka->a.probe = (uint32_t)idx;
-        ka->a.reject = R_NONE;
-        char msg[160];
-        if (actions_parse(d, m, &ka->a.a, msg, sizeof msg)) {
-            /* malformed: the probe waits; reported here with the parser's details */
-            char full[200];
-            snprintf(full, sizeof full, "malformed action: %s", msg);
-            write_pre_reject(pre, d, k, kl, name, full);
-            ka->a.a.kind = A_WAIT;
-            ka->a.reject = R_MALFORMED;
-        }
-    }
-    /* sort by (probe, request position): the first entry for a probe wins */
     if (!sort_by_probe(&tmp, n, P->w.n_probes)) qsort(tmp, n, sizeof *tmp, cmp_keyed);
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
@@ -138,8 +111,53 @@ static long collect_actions(proto *P, const json_node *acts, jbuf *pre, perr *e)
         P->acts[k++] = tmp[i].a;
     }
     free(tmp);
-    if (pre->oom) return proto_fail(e, "io_error", "out of memory");
     return (long)k;
+}
+
+/* Parse the actions object into P->acts (sorted by probe, one per probe). Entries for unknown
+ * probes, malformed actions and duplicates are written to pre. Returns the count, or -1.
+ * The actions are parsed in request order straight into P->acts; a fleet that lists its probes
+ * in id order (the usual request) is then already sorted, without duplicates, and nothing moves. */
+static long collect_actions(proto *P, const json_node *acts, jbuf *pre, perr *e) {
+    json_doc *d = &P->doc;
+    size_t n_members = acts && acts->type == JSON_OBJECT ? acts->count : 0;
+    if (n_members == 0) return 0;
+    if (n_members > P->cap_acts) {
+        tick_action *na = realloc(P->acts, n_members * sizeof *na);
+        if (!na) return proto_fail(e, "io_error", "too many actions (out of memory)");
+        P->acts = na;
+        P->cap_acts = n_members;
+    }
+    size_t n = 0;
+    int sorted = 1; /* probe indices strictly increasing so far */
+    for (const json_node *m = json_child(d, acts); m; m = json_next(d, m)) {
+        size_t kl;
+        const char *k = json_key(d, m, &kl);
+        int64_t idx = world_probe_index_of(&P->w, k, kl);
+        if (idx < 0) {
+            write_pre_reject(pre, d, k, kl, entry_name(d, m), "unknown probe");
+            continue;
+        }
+        tick_action *ta = &P->acts[n];
+        if (n && (uint32_t)idx <= P->acts[n - 1].probe) sorted = 0;
+        n++;
+        ta->probe = (uint32_t)idx;
+        ta->reject = R_NONE;
+        char msg[160];
+        if (actions_parse(d, m, &ta->a, msg, sizeof msg)) {
+            /* malformed: the probe waits; reported here with the parser's details */
+            char full[200];
+            snprintf(full, sizeof full, "malformed action: %s", msg);
+            write_pre_reject(pre, d, k, kl, entry_name(d, m), full);
+            ta->a.kind = A_WAIT;
+            ta->reject = R_MALFORMED;
+        }
+    }
+    /* otherwise sort by (probe, request position): the first entry for a probe wins */
+    long k = sorted ? (long)n : sort_actions(P, n, pre);
+    if (k < 0) return proto_fail(e, "io_error", "too many actions (out of memory)");
+    if (pre->oom) return proto_fail(e, "io_error", "out of memory");
+    return k;
 }
 
 static void write_id_list(jbuf *b, const char *key, const uint32_t *idx, uint32_t n) {
@@ -172,6 +190,22 @@ static void write_mined(jbuf *b, const world *w) {
     jb_putc(b, ']');
 }
 
+/* The byte lengths of the observations written (tick "observation_lens"); len NULL: not noted. */
+typedef struct obs_lens {
+    size_t *len; /* one per observation, room for every one the tick can write */
+    size_t n;    /* noted */
+} obs_lens;
+
+/* observe_probe, noting the length of the observation itself: from its '{' to its '}', without
+ * the comma observe_probe writes before it when it is not the first. */
+static void observe_noted(jbuf *b, world *w, uint32_t idx, int flags, obs_lens *lens) {
+    size_t start = b->len;
+    observe_probe(b, w, idx, flags);
+    if (!lens->len || b->oom) return;
+    if (b->len > start && b->p[start] == ',') start++;
+    lens->len[lens->n++] = b->len - start;
+}
+
 /* "delta": a list of groups {"probes":[ids],"whole":bool} (docs/pipe-protocol.md "Delta groups") */
 static int check_delta(const json_doc *d, const json_node *delta, perr *e) {
     if (!delta || delta->type == JSON_NULL) return 0;
@@ -202,51 +236,72 @@ static int check_delta(const json_doc *d, const json_node *delta, perr *e) {
     return 0;
 }
 
+/* The index of the probe named by list element n (a string), or -1 (unknown id, or no n). */
+static int64_t listed_probe(const json_doc *d, const world *w, const json_node *n) {
+    size_t sl;
+    const char *s = json_str(d, n, &sl);
+    return s ? world_probe_index_of(w, s, sl) : -1;
+}
+
+/* A buffer kept between ticks is let go when it holds far more than this tick needed (a first
+ * tick writes every observation whole, the next ones only deltas). */
+static void trim_buffer(jbuf *b, size_t used) {
+    if (b->cap > ((size_t)1 << 20) && b->cap / 4 > used) jb_free(b);
+}
+
 /* The delta groups, last in the reply: "delta_lens" (each group's bytes, so a reader can cut the
  * groups without parsing them), then "delta_groups": per group {"observations":[whole ones],
- * "deltas":[...]} ({"observations":[...]} alone for a "whole" group). */
+ * "deltas":[...]} ({"observations":[...]} alone for a "whole" group).
+ * The groups are written into the cache's groups buffer, each delta straight in place: a group
+ * starts as {"observations":[],"deltas":[ and its whole observations (written aside) are moved in
+ * only if it has any. The buffers are kept for the next tick. */
 static int write_delta_groups(proto *P, const json_node *delta, int flags) {
+    static const char head[] = "{\"observations\":[";
     json_doc *d = &P->doc;
     world *w = &P->w;
     jbuf *b = &P->out;
-    jbuf groups, wholes, deltas;
-    jb_init(&groups);
-    jb_init(&wholes);
-    jb_init(&deltas);
-    size_t n_groups = delta->count;
+    delta_cache *dc = &P->deltas;
+    jbuf *groups = &dc->groups, *wholes = &dc->wholes;
+    jb_reset(groups);
+    jb_reset(wholes);
+    size_t n_groups = delta->count, most_wholes = 0;
     size_t *lens = calloc(n_groups ? n_groups : 1, sizeof *lens);
     int rc = lens ? 0 : -1;
     size_t g = 0;
     for (const json_node *c = json_child(d, delta); c && !rc; c = json_next(d, c), g++) {
         const json_node *wn = json_get(d, c, "whole");
         int whole = wn && wn->type == JSON_TRUE;
-        jb_reset(&wholes);
-        jb_reset(&deltas);
-        for (const json_node *p = json_child(d, json_get(d, c, "probes")); p; p = json_next(d, p)) {
-            size_t sl;
-            const char *s = json_str(d, p, &sl);
-            uint64_t hi, lo;
-            int64_t idx;
-            if (world_parse_id(s, sl, &hi, &lo) || (idx = world_probe_index(w, hi, lo)) < 0) continue;
+        jb_sep(groups);
+        size_t start = groups->len;
+        if (whole) JB_LIT(groups, "{\"observations\":[");
+        else JB_LIT(groups, "{\"observations\":[],\"deltas\":[");
+        jb_reset(wholes);
+        /* each probe's cache entry is fetched while the one before is written */
+        const json_node *p = json_child(d, json_get(d, c, "probes"));
+        int64_t next = listed_probe(d, w, p);
+        for (; p; p = json_next(d, p)) {
+            int64_t idx = next;
+            next = listed_probe(d, w, json_next(d, p));
+            if (next >= 0) observe_delta_prefetch(dc, (uint32_t)next);
+            if (idx < 0) continue;
             const probe *pr = &w->p[idx];
             /* live probes, and destroyed ones only in the tick they died */
             if (pr->status == ST_DESTROYED && !(pr->ev_epoch == w->epoch && pr->ev_head)) continue;
-            if (observe_delta_probe(&P->deltas, &wholes, &deltas, w, (uint32_t)idx, flags, whole)) rc = -1;
+            /* a whole group's observations go straight in the group too */
+            if (observe_delta_probe(dc, whole ? groups : wholes, groups, w, (uint32_t)idx, flags, whole)) rc = -1;
         }
-        jb_sep(&groups);
-        size_t start = groups.len;
-        jb_puts(&groups, "{\"observations\":[");
-        jb_raw(&groups, wholes.p, wholes.len);
-        jb_putc(&groups, ']');
-        if (!whole) {
-            jb_puts(&groups, ",\"deltas\":[");
-            jb_raw(&groups, deltas.p, deltas.len);
-            jb_putc(&groups, ']');
+        if (wholes->len > most_wholes) most_wholes = wholes->len;
+        if (wholes->len && !jb_reserve(groups, wholes->len)) { /* in front of the deltas */
+            char *at = groups->p + start + sizeof head - 1;
+            memmove(at + wholes->len, at, (size_t)(groups->p + groups->len - at));
+            memcpy(at, wholes->p, wholes->len);
+            groups->len += wholes->len;
         }
-        jb_putc(&groups, '}');
-        lens[g] = groups.len - start;
+        JB_LIT(groups, "]}");
+        lens[g] = groups->len - start;
     }
-    if (!rc && !groups.oom) {
+    rc = rc || groups->oom || wholes->oom ? -1 : 0;
+    if (!rc) {
         jb_key(b, "delta_lens");
         jb_putc(b, '[');
         for (size_t i = 0; i < n_groups; i++) {
@@ -256,14 +311,12 @@ static int write_delta_groups(proto *P, const json_node *delta, int flags) {
         jb_putc(b, ']');
         jb_key(b, "delta_groups");
         jb_putc(b, '[');
-        jb_raw(b, groups.p, groups.len);
+        if (groups->len) jb_raw(b, groups->p, groups->len);
         jb_putc(b, ']');
     }
-    rc = rc || groups.oom || wholes.oom || deltas.oom ? -1 : 0;
     free(lens);
-    jb_free(&groups);
-    jb_free(&wholes);
-    jb_free(&deltas);
+    trim_buffer(groups, groups->len);
+    trim_buffer(wholes, most_wholes);
     return rc;
 }
 
@@ -305,6 +358,10 @@ int proto_cmd_tick(proto *P, const json_node *root, perr *e) {
     const json_node *want_mined = json_get(d, root, "mined");
     if (want_mined && want_mined->type != JSON_NULL && want_mined->type != JSON_TRUE && want_mined->type != JSON_FALSE)
         return proto_fail(e, "bad_request", "field 'mined' must be true or false, got %s", json_type_name(want_mined));
+    const json_node *want_lens = json_get(d, root, "observation_lens");
+    if (want_lens && want_lens->type != JSON_NULL && want_lens->type != JSON_TRUE && want_lens->type != JSON_FALSE)
+        return proto_fail(e, "bad_request", "field 'observation_lens' must be true or false, got %s",
+                          json_type_name(want_lens));
     jbuf pre; /* rejections found before the tick, written after the validation ones */
     jb_init(&pre);
     long n = collect_actions(P, acts, &pre, e);
@@ -324,9 +381,8 @@ int proto_cmd_tick(proto *P, const json_node *root, perr *e) {
             for (const json_node *c = json_child(d, refn); c; c = json_next(d, c)) {
                 size_t sl;
                 const char *s = json_str(d, c, &sl);
-                uint64_t hi, lo;
-                int64_t idx;
-                if (!world_parse_id(s, sl, &hi, &lo) && (idx = world_probe_index(w, hi, lo)) >= 0) want_ref[idx] = 1;
+                int64_t idx = world_probe_index_of(w, s, sl);
+                if (idx >= 0) want_ref[idx] = 1;
             }
         } else {
             b->oom = 1; /* answered as io_error by proto_handle */
@@ -334,6 +390,14 @@ int proto_cmd_tick(proto *P, const json_node *root, perr *e) {
     }
     int ref_all = ref_mode == OBSERVE_ALL ? OBSERVE_REFERENCE : 0;
 #define REF_FLAGS(i) (flags | ref_all | (want_ref && want_ref[i] ? OBSERVE_REFERENCE : 0))
+    /* "observation_lens": each observation's bytes, noted as they are written (at most one per
+     * probe for "all", one per listed id for a list) */
+    obs_lens lens = {NULL, 0};
+    if (want_lens && want_lens->type == JSON_TRUE && mode != OBSERVE_NONE) {
+        size_t most = mode == OBSERVE_ALL ? w->n_probes : obs->count;
+        lens.len = malloc((most ? most : 1) * sizeof *lens.len);
+        if (!lens.len) b->oom = 1; /* answered as io_error by proto_handle */
+    }
     jb_key(b, "tick");
     jb_u64(b, w->tick);
     jb_key(b, "observations");
@@ -342,16 +406,15 @@ int proto_cmd_tick(proto *P, const json_node *root, perr *e) {
         for (uint32_t i = 0; i < w->n_probes; i++) {
             /* live probes, and destroyed ones only in the tick they died (they have events) */
             if (w->p[i].status == ST_DESTROYED && !(w->p[i].ev_epoch == w->epoch && w->p[i].ev_head)) continue;
-            observe_probe(b, w, i, REF_FLAGS(i));
+            observe_noted(b, w, i, REF_FLAGS(i), &lens);
         }
     } else if (mode == OBSERVE_LIST) {
         for (const json_node *c = json_child(d, obs); c; c = json_next(d, c)) {
             size_t sl;
             const char *s = json_str(d, c, &sl);
-            uint64_t hi, lo;
-            int64_t idx;
-            if (world_parse_id(s, sl, &hi, &lo) || (idx = world_probe_index(w, hi, lo)) < 0) continue;
-            observe_probe(b, w, (uint32_t)idx, REF_FLAGS(idx));
+            int64_t idx = world_probe_index_of(w, s, sl);
+            if (idx < 0) continue;
+            observe_noted(b, w, (uint32_t)idx, REF_FLAGS(idx), &lens);
         }
     }
 #undef REF_FLAGS
@@ -387,5 +450,15 @@ int proto_cmd_tick(proto *P, const json_node *root, perr *e) {
     }
     if (want_mined && want_mined->type == JSON_TRUE) write_mined(b, w);
     if (delta && delta->type == JSON_ARRAY && write_delta_groups(P, delta, flags)) b->oom = 1;
+    if (want_lens && want_lens->type == JSON_TRUE) { /* last of all */
+        jb_key(b, "observation_lens");
+        jb_putc(b, '[');
+        for (size_t i = 0; i < lens.n; i++) {
+            jb_sep(b);
+            jb_u64(b, lens.len[i]);
+        }
+        jb_putc(b, ']');
+    }
+    free(lens.len);
     return 0;
 }

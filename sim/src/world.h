@@ -364,6 +364,23 @@ uint32_t world_replication_ticks(const world *w, const probe *p);
 void world_set_name(probe_cold *c, const char *name);
 /* Parse "hi-lo" (two unsigned decimal integers). 0 ok, -1 malformed. */
 int world_parse_id(const char *s, size_t len, uint64_t *hi, uint64_t *lo);
+/* The probe index named by the id text s[0..len), or -1: world_parse_id then world_probe_index,
+ * with a shortcut for the usual form "1-" and up to nine digits (the same result). */
+static inline int64_t world_probe_index_of(const world *w, const char *s, size_t len) {
+    if (len >= 3 && len <= 11 && s[0] == '1' && s[1] == '-') {
+        uint64_t lo = 0;
+        size_t i = 2;
+        unsigned d;
+        while (i < len && (d = (unsigned)(unsigned char)s[i] - '0') < 10) {
+            lo = lo * 10 + d;
+            i++;
+        }
+        if (i == len) return lo == 0 || lo > w->n_probes ? -1 : (int64_t)(lo - 1);
+    }
+    uint64_t hi, lo;
+    if (world_parse_id(s, len, &hi, &lo)) return -1;
+    return world_probe_index(w, hi, lo);
+}
 /* Start-of-tick housekeeping: drop last tick's events (injected ones stay), clear born/died. */
 void world_begin_tick(world *w);
 /* Recompute status from state (see docs/universe.md "Status"). */

@@ -63,6 +63,79 @@ static void test_depth(void) {
     free(deep);
 }
 
+/* Strings of every length up to 40 with one thing at every position that the fast scan (plain
+ * ASCII, eight bytes at a time) must hand to the general parser: an escape, a multi-byte
+ * character, a control character, invalid UTF-8, a missing closing quote. The values and the
+ * error messages and positions are what the general parser gives. */
+static void test_string_scan(void) {
+    static const struct {
+        const char *raw;  /* written at the position */
+        const char *val;  /* what it reads as (NULL: an error) */
+        const char *err;  /* the error */
+        size_t err_at;    /* its position, from where raw starts */
+    } things[] = {{"\\n", "\n", NULL, 0},
+                  {"\\\"", "\"", NULL, 0},
+                  {"\\u00e9", "\xc3\xa9", NULL, 0},
+                  {"\xc3\xa9", "\xc3\xa9", NULL, 0},
+                  {"\\/", "/", NULL, 0},
+                  {"\x7f", "\x7f", NULL, 0},
+                  {"", "", NULL, 0},
+                  {"\x01", NULL, "control character in string", 0},
+                  {"\xff", NULL, "invalid UTF-8 in string", 0},
+                  {"\\x", NULL, "bad escape in string", 1}};
+    json_doc d;
+    json_doc_init(&d);
+    char in[128], want[128];
+    for (size_t t = 0; t < sizeof things / sizeof *things; t++) {
+        for (int len = 0; len <= 40; len++) {
+            for (int at = 0; at <= len; at++) {
+                for (int closed = 0; closed < 2; closed++) {
+                    /* "[" '"' a..a THING a..a '"' "]" */
+                    size_t n = 0, wn = 0;
+                    in[n++] = '[';
+                    in[n++] = '"';
+                    size_t thing_at = 0;
+                    for (int i = 0; i <= len; i++) {
+                        if (i == at) {
+                            thing_at = n;
+                            size_t l = strlen(things[t].raw);
+                            memcpy(in + n, things[t].raw, l);
+                            n += l;
+                            if (things[t].val) {
+                                memcpy(want + wn, things[t].val, strlen(things[t].val));
+                                wn += strlen(things[t].val);
+                            }
+                        }
+                        if (i < len) {
+                            in[n++] = (char)('a' + i % 26);
+                            want[wn++] = (char)('a' + i % 26);
+                        }
+                    }
+                    if (closed) in[n++] = '"';
+                    in[n++] = ']';
+                    json_error e;
+                    int rc = json_parse(&d, in, n, &e);
+                    if (!closed && things[t].val) {
+                        /* the "]" is inside the string: unterminated at the end of the input */
+                        CHECK_MSG(rc && !strcmp(e.message, "unterminated string") && e.pos == n, "%.*s", (int)n, in);
+                    } else if (!closed) {
+                        CHECK_MSG(rc && !strcmp(e.message, "unterminated string"), "%.*s", (int)n, in);
+                    } else if (things[t].val) {
+                        const json_node *v = json_child(&d, json_root(&d));
+                        size_t vl = 0;
+                        const char *vs = rc ? NULL : json_str(&d, v, &vl);
+                        CHECK_MSG(vs && vl == wn && !memcmp(vs, want, wn), "%.*s", (int)n, in);
+                    } else {
+                        CHECK_MSG(rc && !strcmp(e.message, things[t].err) && e.pos == thing_at + things[t].err_at,
+                                  "%.*s: %s at %zu", (int)n, in, e.message, e.pos);
+                    }
+                }
+            }
+        }
+    }
+    json_doc_free(&d);
+}
+
 static void test_access(void) {
     json_doc d;
     json_error e;
@@ -355,6 +428,7 @@ int main(void) {
     test_accepts();
     test_rejects();
     test_depth();
+    test_string_scan();
     test_access();
     test_writer();
     test_writer_utf8();

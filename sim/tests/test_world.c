@@ -7,6 +7,7 @@
 #include "world.h"
 
 #include <math.h>
+#include <string.h>
 
 static void step(world *w, uint32_t idx, action a) {
     tick_action ta = {idx, a, 0};
@@ -226,7 +227,46 @@ static void test_energy_dormant(void) {
     world_free(&w);
 }
 
+/* world_probe_index_of (with its shortcut for "1-N") names the same probe as world_parse_id
+ * and world_probe_index, for well-formed ids and every kind of malformed one. */
+static void test_probe_index_of(void) {
+    world w;
+    world_init(&w, 42, 120);
+    static const char *ids[] = {"1-1", "1-120", "1-121", "1-0", "1-01", "1-0000000120", "01-1", "1-00000000001",
+                                "1-", "-1", "1", "", "1--1", "2-1", "0-1", "1-1 ", " 1-1", "1-1x", "1-x", "x-1",
+                                "1-999999999", "1-9999999999", "1-18446744073709551615", "1-18446744073709551616",
+                                "1-99999999999999999999", "1-000000000000000000001", "18446744073709551617-1",
+                                "1-4294967297", "1-1-1", "1-+1", "1-\xc3\xa9", "1-18446744073709551617",
+                                "1-36893488147419103233"};
+    for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) {
+        size_t n = strlen(ids[i]);
+        uint64_t hi, lo;
+        int64_t want = world_parse_id(ids[i], n, &hi, &lo) ? -1 : world_probe_index(&w, hi, lo);
+        CHECK_MSG(world_probe_index_of(&w, ids[i], n) == want, "%s", ids[i]);
+    }
+    /* random strings over the id alphabet */
+    uint64_t r = 1;
+    char s[24];
+    for (int k = 0; k < 200000; k++) {
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        size_t n = (size_t)(r >> 60) + 1;
+        for (size_t j = 0; j < n; j++) {
+            r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+            s[j] = "0123456789-1-x"[(r >> 59) % 14];
+        }
+        if (k & 1) s[0] = '1', s[n > 1 ? 1 : 0] = '-';
+        uint64_t hi, lo;
+        int64_t want = world_parse_id(s, n, &hi, &lo) ? -1 : world_probe_index(&w, hi, lo);
+        if (world_probe_index_of(&w, s, n) != want) {
+            CHECK_MSG(0, "%.*s", (int)n, s);
+            break;
+        }
+    }
+    world_free(&w);
+}
+
 int main(void) {
+    test_probe_index_of();
     test_bob();
     test_rejections();
     test_explore_mine_repair();
