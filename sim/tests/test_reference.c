@@ -8,22 +8,15 @@
 #include "policy.h"
 #include "proto.h"
 #include "testutil.h"
+#include "testproto.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 
 static json_doc R; /* last response, parsed */
 
-static const json_node *req(proto *P, const char *line) {
-    proto_handle(P, line, strlen(line));
-    json_error e;
-    if (P->out.len == 0 || P->out.p[P->out.len - 1] != '\n' || json_parse(&R, P->out.p, P->out.len - 1, &e)) {
-        fprintf(stderr, "bad response to %s: %.*s\n", line, (int)P->out.len, P->out.p);
-        return NULL;
-    }
-    return json_root(&R);
-}
-static int is_ok(const json_node *r) { return r && json_get(&R, r, "ok") && json_get(&R, r, "ok")->type == JSON_TRUE; }
+static const json_node *req(proto *P, const char *line) { return tp_request(P, &R, line); }
+static int is_ok(const json_node *r) { return tp_is_ok(&R, r); }
 static int err_has(const json_node *r, const char *code, const char *text) {
     const json_node *e = json_get(&R, r, "error");
     size_t n = 0;

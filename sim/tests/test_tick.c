@@ -8,6 +8,7 @@
 #include "json.h"
 #include "proto.h"
 #include "testutil.h"
+#include "testproto.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,18 +16,8 @@
 static json_doc R;  /* a reply, parsed */
 static json_doc Ob; /* one cut observation, parsed */
 
-/* Send line to P; the reply (without its newline) parsed into R. NULL if it is not JSON. */
-static const json_node *req(proto *P, const char *line) {
-    proto_handle(P, line, strlen(line));
-    json_error e;
-    if (P->out.len == 0 || P->out.p[P->out.len - 1] != '\n' || json_parse(&R, P->out.p, P->out.len - 1, &e)) {
-        fprintf(stderr, "bad response to %s: %.*s\n", line, (int)P->out.len, P->out.p);
-        return NULL;
-    }
-    return json_root(&R);
-}
-
-static int is_ok(const json_node *r) { return r && json_get(&R, r, "ok") && json_get(&R, r, "ok")->type == JSON_TRUE; }
+static const json_node *req(proto *P, const char *line) { return tp_request(P, &R, line); }
+static int is_ok(const json_node *r) { return tp_is_ok(&R, r); }
 
 /* The error message of reply r ("" if none). */
 static const char *err_msg(const json_node *r) {
