@@ -159,3 +159,31 @@ async def test_newborns_get_their_lineage_policy_through_the_daemon() -> None:
         for child, parent in kids.items():
             if parent == "1-1":
                 assert daemon.registry.controller_of(child) is None
+
+
+class Unsendable:
+    """A plugin whose ``odd`` policy answers with a value JSON cannot carry."""
+
+    @hookimpl
+    def universed_policies(self) -> Mapping[str, Any]:
+        class Odd:
+            def decide(self, observation: Mapping[str, Any]) -> Any:
+                return {"action": "mine", "resource": {"iron"}}  # a set
+
+        return {"odd": Odd()}
+
+
+async def test_an_action_json_cannot_carry_is_dropped_and_the_universe_ticks_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with running_daemon(
+        plugins=(Unsendable(),), sim_args=("--populate", "2"), policies={"1-1": "odd"}
+    ) as daemon:
+        engine = daemon.engine
+        start = engine.tick
+        await engine.manual_tick(3)
+        assert engine.tick == start + 3
+        obs = await engine.observation_of("1-1")
+        assert obs is not None and obs["last_action"]["action"] == "wait"
+        assert "action for 1-1 cannot be sent" in caplog.text
+        assert daemon.sim.restarts == 0  # the sim never saw it

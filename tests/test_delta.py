@@ -237,3 +237,35 @@ async def test_controlled_ledger_keeps_a_delta_fleets_events() -> None:
         engine.ledger.flush()
         hazards = engine.ledger.query(type="hazard")["events"]
         assert {e["probe_id"] for e in hazards} == {"1-1"}
+
+
+async def test_a_delta_fleets_probe_list_is_kept_while_its_probes_are_unchanged() -> None:
+    """`Observer.delta_request` lists (and encodes) a delta fleet's probes once, not every
+    tick; any change of the fleet's probes (here: one taken back) lists them again."""
+    async with running_daemon(sim_args=("--populate", "3")) as d:
+        engine = d.engine
+        async with agent(d.port) as ws:
+            ids = ["1-1", "1-2", "1-3"]
+            await send(
+                ws, {"type": "register", "probe_ids": ids, "shape": "readable", "delta": True}
+            )
+            await recv_type(ws, "registered")
+            (ctrl,) = engine.registry.remotes.values()
+
+            def request() -> tuple[list[str], list[str]]:
+                (listed,), (group,) = engine.observer.delta_request()
+                assert listed[0] is ctrl
+                return listed[1], orjson.loads(orjson.dumps(group))["probes"]
+
+            first, sent = request()
+            assert sorted(first) == ids and sent == first
+            await engine.manual_tick(1)
+            await recv(ws)
+            again, sent = request()
+            assert again is first and sent == first  # unchanged: the same list, not rebuilt
+            engine.registry.drop_probe("1-2", ctrl)
+            changed, sent = request()
+            assert sorted(changed) == ["1-1", "1-3"] and sent == changed
+            await engine.manual_tick(1)
+            batch = await recv(ws)
+            assert {o["probe_id"] for o in batch["deltas"]} == {"1-1", "1-3"}

@@ -8,6 +8,7 @@ import orjson
 import pytest
 
 from universed import messages as m
+from universed.core import messages as core_messages
 
 
 def test_register_single_and_fleet() -> None:
@@ -154,3 +155,47 @@ def test_repeated_actions_are_parsed_once_and_the_cache_stays_bounded() -> None:
     for i in range(core.ACTION_CACHE_SIZE + 10):
         m.parse_agent_message(b'{"action":"wait","probe_id":"1-%d"}' % (i + 1))
     assert len(core._ACTION_CACHE) <= core.ACTION_CACHE_SIZE
+
+
+def _entry_by_entry(actions: dict[str, Any]) -> dict[str, Any] | str:
+    """A batch's actions checked one at a time (the per-entry path), or the error's path."""
+    try:
+        return {pid: core_messages._sim_action(act, pid) for pid, act in actions.items()}
+    except m.MessageError as exc:
+        return exc.path
+
+
+@pytest.mark.parametrize(
+    "actions",
+    [
+        {},
+        {"1-1": {"action": "wait"}, "1-2": {"action": "wait"}},
+        {"1-1": {"action": "wait"}, "1-2": {"action": "survey"}, "1-3": {"action": "scan"}},
+        {"1-1": {"action": "wait"}, "1-2": {"type": "survey"}},
+        {"1-1": {"action": "wait"}, "1-2": "survey"},
+        {"1-1": {"action": "mine", "resource": "iron"}, "1-2": {"action": "wait"}},
+        {"1-1": {"action": "wait"}, "1-2": {"action": "teleport"}},
+        {"1-1": {"action": "wait"}, "1-2": {"action": ["wait"]}},
+        {"1-1": {"action": "wait"}, "1-2": {"action": 7}},
+        {"1-1": {"action": ""}, "1-2": {"action": ""}},
+        {"1-1": {"action": "wait"}, "1-2": 7},
+        {"1-1": {"action": "wait"}, "1-2": [1]},
+        {"1-1": {"action": "wait"}, "1-2": "w"},
+        {"1-1": {"probe_id": "1-1"}},
+    ],
+)
+def test_a_batch_parses_as_its_entries_one_by_one(actions: dict[str, Any]) -> None:
+    """The batch path (`_bare_batch`: a few passes at C speed when every entry is a bare
+    ``{"action": name}``) gives what checking each entry gives: the same actions, or the same
+    error at the same path; whether the bare names were seen before or not."""
+    want = _entry_by_entry(actions)
+    payload = orjson.dumps({"type": "actions", "actions": actions})
+    for _ in range(2):  # the second time, every valid name is a known bare one
+        if isinstance(want, str):
+            with pytest.raises(m.MessageError) as info:
+                m.parse_agent_message(payload)
+            assert info.value.path == want
+        else:
+            batch = m.parse_agent_message(payload)
+            assert isinstance(batch, m.ActionsBatch)
+            assert batch.actions == want and list(batch.actions) == list(want)

@@ -74,6 +74,7 @@ def test_controllers_hold_exactly_the_assignments() -> None:
     for r in remotes:
         r.inherits = rng.random() < 0.5
     born = 20
+    seen: dict[str, tuple[frozenset[str], int]] = {}
     for _ in range(2000):
         pid = f"1-{rng.randint(1, born)}"
         op = rng.randrange(6)
@@ -93,6 +94,12 @@ def test_controllers_hold_exactly_the_assignments() -> None:
         held = {p: c for c in reg.controllers() for p in c.probes}
         assert sum(len(c.probes) for c in reg.controllers()) == len(held)  # no probe twice
         assert held == dict(reg.assignments())
+        for c in [*remotes, *reg.controllers()]:
+            # a changed probe set always comes with a new version (the delta groups' cache)
+            before = seen.get(c.id)
+            if before is not None and before[0] != c.probes:
+                assert c.probes_version != before[1]
+            seen[c.id] = (frozenset(c.probes), c.probes_version)
 
 
 def test_unknown_policy_names_are_rejected() -> None:

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import trio
 
@@ -288,3 +289,22 @@ def test_a_moved_state_directory_still_resumes(tmp_path: Path) -> None:
     assert base is not None and base.path.is_file() and len(entries) == 1
     assert base.path.parent == tmp_path / "b" / "checkpoints"
     assert [s.tag for s in j.snapshots()] == ["s1"]
+
+
+def test_a_row_given_its_encoding_stores_those_bytes(tmp_path: Path) -> None:
+    """The engine encodes a tick's actions once (for the sim and the row): the row is those
+    bytes, and the entry reads back equal to one appended without them."""
+    actions = {"1-2": {"type": "survey"}, "1-1": {"type": "wait"}}
+    j = SqliteJournal(tmp_path)
+    j.checkpoint(cp_file(j, 0), reset=True)
+    encoded = orjson.dumps(actions, option=orjson.OPT_INDENT_2)  # the same value, other bytes
+    j.append(Entry("tick", 1, actions, ["none", "compact"], encoded=encoded))
+    j.append(Entry("tick", 2, actions, ["none", "compact"]))
+    j.close()
+    with sqlite3.connect(tmp_path / "journal.sqlite3") as db:
+        rows = db.execute("SELECT data FROM entries ORDER BY seq").fetchall()
+    assert [r[0] for r in rows] == [encoded, orjson.dumps(actions)]
+    _cp, (first, second) = SqliteJournal(tmp_path).latest()
+    assert first == second.__class__("tick", 1, actions, ["none", "compact"])
+    assert list(first.data) == ["1-2", "1-1"] and second.data == actions
+    assert Entry("tick", 1, {}, encoded=b"{}") == Entry("tick", 1, {})

@@ -17,6 +17,8 @@ from universed.server.wstransport import (
     OP_TEXT,
     FrameParser,
     ProtocolError,
+    WebSocket,
+    _rest,
     accept_key,
     frame,
 )
@@ -117,3 +119,36 @@ async def test_bad_handshakes_get_http_errors() -> None:
         assert reply.startswith(b"HTTP/1.1 400")
         assert b"bad WebSocket handshake" in reply
         await stream.aclose()
+
+
+def test_rest_of_parts_after_a_partial_write() -> None:
+    parts = (b"ab", memoryview(b"xcdefg")[1:], b"", b"hij")
+    whole = b"abcdefghij"
+    for sent in range(len(whole) + 1):
+        assert _rest(parts, sent) == whole[sent:]
+
+
+async def test_a_message_in_parts_arrives_as_one_frame_even_when_the_socket_is_full() -> None:
+    """`WebSocket.send_parts` (an envelope's start and a shared payload, never joined first):
+    a message larger than the socket takes at once is finished by the writer task, in order
+    with the messages queued behind it."""
+    left, right = trio.socket.socketpair()
+    server = trio.SocketStream(left)
+    peer = trio.SocketStream(right)
+    ws = WebSocket(server, max_message=1 << 20)
+    group = b"{" + os.urandom(3 << 20) + b"}"
+    messages = [(b'{"type":"a",', group), (b'{"type":"b",', b"{}")]
+    got = bytearray()
+    want = b"".join(frame(OP_TEXT, head + body[1:]) for head, body in messages)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(ws.writer)
+        for head, body in messages:
+            ws.send_parts((head, memoryview(body)[1:]))
+        assert ws._pending  # the socket took only part of the first message
+        with trio.fail_after(10):
+            while len(got) < len(want):
+                got += await peer.receive_some(1 << 16)
+        nursery.cancel_scope.cancel()
+    assert bytes(got) == want
+    await server.aclose()
+    await peer.aclose()

@@ -38,6 +38,7 @@ from collections.abc import Collection, Mapping, MutableMapping
 from pathlib import Path
 from typing import Any
 
+import orjson
 import trio
 
 from .commands import AdminCommands
@@ -63,6 +64,22 @@ MODES = ("realtime", "lockstep", "paused")
 
 class Conflict(Exception):
     """The request does not fit the engine's current state (e.g. a manual tick while running)."""
+
+
+def _encode_actions(actions: dict[str, Any]) -> bytes:
+    """A tick's actions as JSON. An action JSON cannot carry (a policy plugin returned a value
+    orjson refuses: a set, an object) is dropped with a warning, and the probe waits: one bad
+    plugin result must not stop the universe."""
+    try:
+        return orjson.dumps(actions)
+    except TypeError:  # orjson.JSONEncodeError
+        for pid, action in list(actions.items()):
+            try:
+                orjson.dumps(action)
+            except TypeError as exc:
+                log.warning("action for %s cannot be sent (%s): %.200r; it waits", pid, exc, action)
+                del actions[pid]
+        return orjson.dumps(actions)
 
 
 class Engine:
@@ -319,11 +336,13 @@ class Engine:
         # write-ahead: the row commits as the request leaves (the supervisor's ``sent``), before
         # anything can see the tick's result or run in between (a recovery included); once it
         # is committed the tick happened (a restart or a sim recovery replays it)
-        entry = Entry("tick", self.tick + 1, actions, [observe, detail])
+        # the actions are encoded once: the sim's request and the journal's row embed the bytes
+        encoded = _encode_actions(actions)
+        entry = Entry("tick", self.tick + 1, actions, [observe, detail], encoded=encoded)
         sim_t0 = time.perf_counter_ns()
         request: dict[str, Any] = {
             "cmd": "tick",
-            "actions": actions,
+            "actions": orjson.Fragment(encoded),
             "observe": observe,
             "detail": detail,
             # each observation's length, so the reply is cut without a scan (split_tick_reply)

@@ -37,6 +37,9 @@ class Entry:
     tick: int
     data: Any
     observe: Any = None  # tick rows: the tick's [observe, detail], to get its observations back
+    #: ``data`` as orjson encodes it, if the caller has it already (the engine encodes a tick's
+    #: actions once, for the sim's request and the journal's row); not part of the entry's value
+    encoded: bytes | None = attrs.field(default=None, eq=False, repr=False)
 
 
 class Journal(Protocol):

@@ -52,6 +52,9 @@ class Observer:
         self._engine = engine
         self.hub = hub
         self._metrics: dict[str, Any] = {}  # the sim's metrics, refreshed every METRICS_EVERY
+        #: controller id -> (probes_version, probe count, its probes listed, encoded), for
+        #: `delta_request`
+        self._delta_lists: dict[str, tuple[int, int, list[str], orjson.Fragment]] = {}
 
     def observe_request(self) -> tuple[list[str] | str, str, list[str] | str | None]:
         """Which probes the coming tick must observe, at which detail, and which of them in the
@@ -107,15 +110,27 @@ class Observer:
         probes it lists, and the tick's ``delta`` groups for them, in the same order."""
         listed: list[tuple[RemoteController, list[str]]] = []
         groups: list[dict[str, Any]] = []
+        cached = self._delta_lists
+        kept: dict[str, tuple[int, int, list[str], orjson.Fragment]] = {}
         for ctrl in self._engine.registry.remotes.values():
             if not ctrl.engine_delta or not ctrl.probes:
                 continue
-            probes = list(ctrl.probes)  # any order: the sim keeps it
+            # the list and its encoding are kept while the controller's probe set is unchanged
+            # (the same set lists in the same order): a fleet of 100,000 probes is not listed
+            # and encoded again every tick
+            key = (ctrl.probes_version, len(ctrl.probes))
+            hit = cached.get(ctrl.id)
+            if hit is None or hit[:2] != key:
+                probes = list(ctrl.probes)  # any order: the sim keeps it
+                hit = (*key, probes, orjson.Fragment(orjson.dumps(probes)))
+            kept[ctrl.id] = hit
+            probes = hit[2]
             listed.append((ctrl, probes))
-            group: dict[str, Any] = {"probes": probes}
+            group: dict[str, Any] = {"probes": hit[3]}
             if ctrl.whole_next:
                 group["whole"] = True
             groups.append(group)
+        self._delta_lists = kept
         return listed, groups
 
     def _listed(self, probes: set[str]) -> list[str] | str | None:

@@ -67,6 +67,9 @@ class Controller:
         #: "reference" (the sim's reference overlay merged in; remote agents that ask for it)
         self.shape = "readable"
         self.probes: set[str] = set()
+        #: bumped by the `Registry` whenever it changes ``probes`` (who caches something
+        #: derived from the set, e.g. the engine's delta groups, knows when to redo it)
+        self.probes_version = 0
         self.connected_at_tick = 0
 
     def on_birth(self, probe_id: str, parent_id: str) -> None:
@@ -265,11 +268,13 @@ class Registry:
             return
         if previous is not None:
             previous.probes.discard(probe_id)
+            previous.probes_version += 1
             previous.released(probe_id)
             if isinstance(previous, RemoteController) and not previous.probes:
                 self.remotes.pop(previous.id, None)
         self._by_probe[probe_id] = ctrl
         ctrl.probes.add(probe_id)
+        ctrl.probes_version += 1
         if isinstance(ctrl, RemoteController):
             self.remotes[ctrl.id] = ctrl
 
@@ -279,6 +284,7 @@ class Registry:
             if self._by_probe.get(pid) is ctrl:
                 del self._by_probe[pid]
         ctrl.probes.clear()
+        ctrl.probes_version += 1
         self.remotes.pop(ctrl.id, None)
 
     def drop_probe(self, probe_id: str, ctrl: Controller) -> None:
@@ -286,6 +292,7 @@ class Registry:
         if self._by_probe.get(probe_id) is ctrl:
             del self._by_probe[probe_id]
         ctrl.probes.discard(probe_id)
+        ctrl.probes_version += 1
 
     def on_birth(
         self, child: str, parent: str | None, parent_of: Callable[[str], str | None] = _orphan
@@ -331,6 +338,7 @@ class Registry:
         ctrl = self._by_probe.pop(probe_id, None)
         if ctrl is not None:
             ctrl.probes.discard(probe_id)
+            ctrl.probes_version += 1
             ctrl.on_death(probe_id)
 
     def describe(self) -> dict[str, Any]:

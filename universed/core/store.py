@@ -230,7 +230,7 @@ class SqliteJournal:
     def append(self, entry: Entry) -> None:
         """Commit one row (its own transaction); returns once it is in the WAL."""
         t0 = time.perf_counter()
-        data = orjson.dumps(entry.data)
+        data = entry.encoded if entry.encoded is not None else orjson.dumps(entry.data)
         observe = None if entry.observe is None else orjson.dumps(entry.observe)
         # an explicit seq: SQLite would reuse rowids once retention emptied the table, and a
         # row numbered below a checkpoint's after_seq would be lost to every replay after it

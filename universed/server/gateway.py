@@ -141,7 +141,8 @@ class AgentSession(RemoteController):
         ``observe_batch_delta``; the group's keys follow the envelope's as they are."""
         self.seq += 1
         kind = b"observe_batch" if whole else b"observe_batch_delta"
-        self.ws.send(b'{"type":"%b","tick":%d,"seq":%d,%b' % (kind, tick, self.seq, group[1:]))
+        head = b'{"type":"%b","tick":%d,"seq":%d,' % (kind, tick, self.seq)
+        self.ws.send_parts((head, memoryview(group)[1:]))  # the group is not copied
 
     def deliver_wire(
         self, tick: int, observations: Sequence[Mapping[str, Any]], wires: Sequence[bytes]

@@ -18,6 +18,7 @@ import hashlib
 import os
 import struct
 from collections import deque
+from collections.abc import Sequence
 
 import trio
 
@@ -65,6 +66,19 @@ def frame_head(opcode: int, n: int) -> bytes:
 def frame(opcode: int, payload: bytes | memoryview) -> bytes:
     """An unmasked, final server frame."""
     return b"".join((frame_head(opcode, len(payload)), payload))
+
+
+def _rest(parts: Sequence[bytes | memoryview], sent: int) -> bytes:
+    """What ``parts`` hold after their first ``sent`` bytes, joined (one copy)."""
+    rest: list[bytes | memoryview] = []
+    for part in parts:
+        n = len(part)
+        if sent >= n:
+            sent -= n
+            continue
+        rest.append(memoryview(part)[sent:] if sent else part)
+        sent = 0
+    return b"".join(rest)
 
 
 class FrameParser:
@@ -210,6 +224,33 @@ class WebSocket:
             data = b"".join((head, payload))[sent:]
         else:
             data = b"".join((head, payload))
+        self._queue(data)
+
+    def send_parts(self, parts: Sequence[bytes | memoryview], opcode: int = OP_TEXT) -> None:
+        """`send` of one message given in parts (e.g. an envelope's start and a big payload
+        shared with other connections): gathered by the same ``writev(2)``, never joined first
+        unless the socket takes only part of it."""
+        if self.closed:
+            return
+        size = sum(map(len, parts))
+        head = frame_head(opcode, size)
+        if not self._pending and not self._writing:
+            try:
+                sent = os.writev(self._fd, (head, *parts))
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                self._abort()
+                return
+            if sent == len(head) + size:
+                return
+            data = _rest((head, *parts), sent)
+        else:
+            data = b"".join((head, *parts))
+        self._queue(data)
+
+    def _queue(self, data: bytes) -> None:
+        """Queue a frame (or what of it the socket did not take) for the writer task."""
         if len(self._pending) >= self._max_pending:
             self._abort()  # the peer does not read: let it go rather than buffer forever
             return
