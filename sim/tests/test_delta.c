@@ -290,15 +290,20 @@ static int same_output(void) {
     return same;
 }
 
+/* Two caches for the same observations: k takes the key path where it may, t never does. */
+static void keyed_and_not(delta_cache *k, delta_cache *t) {
+    delta_cache_init(k);
+    delta_cache_init(t);
+    t->no_keys = 1;
+}
+
 /* The steps the key path takes, one by one: energy only, an energy of another length left in
  * the entry (stale), then a change that needs the text (the stale energy is put in first). */
 static void test_key_steps(void) {
     world w;
     CHECK(world_init(&w, 42, 2) == 0);
     delta_cache k, t;
-    delta_cache_init(&k);
-    delta_cache_init(&t);
-    t.no_keys = 1;
+    keyed_and_not(&k, &t);
     step(&w);
     write_both(&k, &t, &w, 0, OBSERVE_COMPACT, 0); /* whole */
     CHECK(same_output() && k.n_whole == 1);
@@ -341,9 +346,7 @@ static void test_key_runs(void) {
     world w;
     CHECK(world_init(&w, 11, 12) == 0);
     delta_cache k, t;
-    delta_cache_init(&k);
-    delta_cache_init(&t);
-    t.no_keys = 1;
+    keyed_and_not(&k, &t);
     tick_action acts[64];
     int ticks = getenv("SIM_SANITIZED") ? 300 : 1500;
     for (int n = 0; n < ticks; n++) {
