@@ -74,7 +74,7 @@ def find_sim_binary(explicit: str = "") -> Path:
     )
 
 
-#: the pipe buffer asked for the sim's stdout (F_SETPIPE_SZ): a tick reply of 100 full
+#: the pipe buffer asked for both of the sim's pipes (F_SETPIPE_SZ): a tick reply of 100 full
 #: observations is ~0.8 MB, which a default 64 KiB pipe passes in a dozen writer/reader turns
 PIPE_SIZE = 1 << 20
 
@@ -102,6 +102,8 @@ class _Child:
         fileno = getattr(process.stdin, "fileno", None)
         # the pipe's descriptor for direct writes (valid while not ``dead``: aclose kills first)
         self.stdin_fd: int | None = fileno() if callable(fileno) else None
+        if self.stdin_fd is not None:  # 100,000 actions are a 3 MB tick request
+            widen_pipe(self.stdin_fd)
         out_fileno = getattr(process.stdout, "fileno", None)
         if callable(out_fileno):
             widen_pipe(out_fileno())
