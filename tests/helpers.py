@@ -14,6 +14,7 @@ from trio_websocket import WebSocketConnection, open_websocket_url
 
 from universed.agents.client import http_exchange
 from universed.core.config import Config, load_config
+from universed.core.simproc import SimSupervisor, find_sim_binary
 from universed.server.daemon import Daemon
 
 #: sim config keys that turn the random events off (tests that inject their own)
@@ -108,3 +109,15 @@ async def recv_type(ws: WebSocketConnection, kind: str, limit: float = 5.0) -> d
 async def register(ws: WebSocketConnection, probe_id: str = "1-1") -> dict[str, Any]:
     await send(ws, {"type": "register", "probe_id": probe_id})
     return await recv_type(ws, "registered")
+
+
+@asynccontextmanager
+async def sim_child(*args: str, seed: int = 42) -> AsyncIterator[SimSupervisor]:
+    """A supervised ``universe-sim --pipe`` child (``args``: extra sim arguments)."""
+    sim = SimSupervisor(find_sim_binary(), seed=seed, timeout=30, extra_args=args)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sim.run)
+        try:
+            yield sim
+        finally:
+            nursery.cancel_scope.cancel()

@@ -18,29 +18,16 @@ from __future__ import annotations
 import os
 import signal
 import struct
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import trio
-from helpers import http, running_daemon
+from helpers import http, running_daemon, sim_child
 
 from universed.core.store import SqliteJournal, replay_journal
-from universed.simproc import SimError, SimSupervisor, find_sim_binary
+from universed.simproc import SimError, SimSupervisor
 
 M64 = (1 << 64) - 1
-
-
-@asynccontextmanager
-async def sim_child(*args: str, seed: int = 42) -> AsyncIterator[SimSupervisor]:
-    sim = SimSupervisor(find_sim_binary(), seed=seed, timeout=30, extra_args=args)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(sim.run)
-        try:
-            yield sim
-        finally:
-            nursery.cancel_scope.cancel()
 
 
 async def play(sim: SimSupervisor, ticks: int) -> None:

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-import trio
+from helpers import sim_child
 
 from universed.core.journal import Checkpoint, Entry
 from universed.core.store import CorruptJournal, SqliteJournal, replay, replay_journal, valid_tag
-from universed.simproc import SimSupervisor, find_sim_binary
+from universed.simproc import SimSupervisor
 
 
 def cp_file(j: SqliteJournal, tick: int) -> Checkpoint:
@@ -199,17 +197,6 @@ def test_foreign_or_future_databases_are_refused(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------ replay with the real sim
-
-
-@asynccontextmanager
-async def sim_child(seed: int = 42) -> AsyncIterator[SimSupervisor]:
-    sim = SimSupervisor(find_sim_binary(), seed=seed, timeout=10)
-    async with trio.open_nursery() as nursery:
-        await nursery.start(sim.run)
-        try:
-            yield sim
-        finally:
-            nursery.cancel_scope.cancel()
 
 
 def actions_for(tick: int) -> dict[str, Any]:

@@ -186,6 +186,9 @@ static inline void wr_u64(uint8_t **q, uint64_t v) {
     memcpy(*q, &v, 8);
     *q += 8;
 }
+/* A little-endian u64 at p (the file header's fields), without moving a cursor. */
+static inline void put64(uint8_t *p, uint64_t v) { wr_u64(&p, v); }
+static inline uint64_t get64(const uint8_t *p) { return rd_u64(&p); }
 static inline void wr_f64(uint8_t **q, double d) {
     uint64_t v;
     memcpy(&v, &d, 8);

@@ -81,15 +81,6 @@ static void write_file(const char *path, const uint8_t *d, size_t n) {
     fclose(f);
 }
 
-static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
-}
-static uint64_t get64(const uint8_t *p) {
-    uint64_t v = 0;
-    for (int i = 0; i < 8; i++) v |= (uint64_t)p[i] << (8 * i);
-    return v;
-}
-
 /* after damage below the checksums: make them right again (a hostile file) */
 static void reseal(uint8_t *d, size_t n) {
     put64(d + 24, xxh64_of(d + PERSIST_HEADER_BYTES, n - PERSIST_HEADER_BYTES));
