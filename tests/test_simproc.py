@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import trio
 
@@ -113,3 +114,32 @@ async def test_sent_runs_once_before_the_reply_and_its_failure_kills_the_child()
             await sim.wait_ready()  # the failure reset readiness: this waits for the new child
         assert sim.pid != first_pid and sim.restarts == 1 and recoveries == [1]
         nursery.cancel_scope.cancel()
+
+
+async def test_large_request_and_reply_cross_the_socket_streams_whole() -> None:
+    """The sim's standard streams are a socket pair (`open_sim`): a multi-megabyte request
+    (4,000 actions, padded) and reply (1,000 full observations, ~8 MB) arrive whole and in
+    step, the same bytes as the engine writes to a plain pipe for the same session."""
+    import subprocess
+
+    binary = find_sim_binary()
+    args = ("--populate", "1000")
+    padded = {f"1-{i}": {"action": "wait"} for i in range(1, 1001)}
+    padded.update({f"9-{i}": {"action": "wait"} for i in range(3000)})  # unknown: rejected
+    cmd = {"cmd": "tick", "actions": padded, "detail": "full"}
+    sim = SimSupervisor(binary, seed=5, timeout=30, extra_args=args)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sim.run)
+        reply = await sim.request(cmd)
+        assert reply["tick"] == 1 and len(reply["observations"]) == 1000
+        line = sim.last_line[1]
+        assert len(line) > 4_000_000
+        nursery.cancel_scope.cancel()
+    requests = b'{"cmd":"status","limit":0,"id":1}\n' + orjson.dumps({**cmd, "id": 2}) + b"\n"
+    piped = subprocess.run(
+        [str(binary), "--pipe", "--seed", "5", *args],
+        input=requests,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\n")
+    assert piped[1] == line

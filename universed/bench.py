@@ -27,7 +27,7 @@ import orjson
 import trio
 
 from universed.core.config import load_config
-from universed.core.simproc import PIPE_SIZE, find_sim_binary, widen_pipe
+from universed.core.simproc import READ_SIZE, find_sim_binary, open_sim
 from universed.server.daemon import Daemon, tune_gc
 
 ACTION = b'{"action":"wait"}'
@@ -37,22 +37,18 @@ MASKED_ACTION = bytes((0x81, 0x80 | len(ACTION))) + b"\0\0\0\0" + ACTION  # zero
 async def raw_pipe_rate(probes: int, seconds: float, detail: str = "full") -> float:
     """Ticks/s of the bare sim pipe, observing every probe at ``detail`` (no daemon).
 
-    The pipe is set up and read as the daemon's (`simproc`): the same pipe buffer, each reply
-    line found in the newest chunk and joined once."""
+    The sim is started and read as the daemon's (`simproc.open_sim`): the same socket pair for
+    its standard streams, each reply line found in the newest chunk and joined once."""
     args = [str(find_sim_binary()), "--pipe", "--populate", str(probes)]
-    proc = await trio.lowlevel.open_process(
-        args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    widen_pipe(proc.stdout.fileno())  # type: ignore[attr-defined]  # trio's FdStream
+    proc, stdin, stdout = await open_sim(args, stderr=subprocess.DEVNULL)
     line = b'{"cmd":"tick","actions":{},"detail":"%s"}\n' % detail.encode()
     count = 0
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        await proc.stdin.send_all(line)
+        await stdin.send_all(line)
         chunks = []
         while True:
-            chunk = bytes(await proc.stdout.receive_some(PIPE_SIZE))
+            chunk = await stdout.receive_some(READ_SIZE)
             pos = chunk.find(b"\n")
             if pos >= 0:  # one request in flight: the reply ends the chunk
                 chunks.append(chunk[:pos])
@@ -61,10 +57,10 @@ async def raw_pipe_rate(probes: int, seconds: float, detail: str = "full") -> fl
             chunks.append(chunk)
         count += 1
     rate = count / (time.perf_counter() - t0)
-    await proc.stdin.send_all(b'{"cmd":"quit"}\n')
+    await stdin.send_all(b'{"cmd":"quit"}\n')
     await proc.wait()
-    await proc.stdin.aclose()
-    await proc.stdout.aclose()
+    await stdin.aclose()
+    await stdout.aclose()
     return rate
 
 
