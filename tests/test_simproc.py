@@ -120,8 +120,6 @@ async def test_large_request_and_reply_cross_the_socket_streams_whole() -> None:
     """The sim's standard streams are a socket pair (`open_sim`): a multi-megabyte request
     (4,000 actions, padded) and reply (1,000 full observations, ~8 MB) arrive whole and in
     step, the same bytes as the engine writes to a plain pipe for the same session."""
-    import subprocess
-
     binary = find_sim_binary()
     args = ("--populate", "1000")
     padded = {f"1-{i}": {"action": "wait"} for i in range(1, 1001)}
@@ -136,10 +134,8 @@ async def test_large_request_and_reply_cross_the_socket_streams_whole() -> None:
         assert len(line) > 4_000_000
         nursery.cancel_scope.cancel()
     requests = b'{"cmd":"status","limit":0,"id":1}\n' + orjson.dumps({**cmd, "id": 2}) + b"\n"
-    piped = subprocess.run(
-        [str(binary), "--pipe", "--seed", "5", *args],
-        input=requests,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\n")
+    done = await trio.run_process(
+        [str(binary), "--pipe", "--seed", "5", *args], stdin=requests, capture_stdout=True
+    )
+    piped = done.stdout.split(b"\n")
     assert piped[1] == line
