@@ -39,6 +39,24 @@ def test_roundtrip_sizes_split_anywhere(size: int) -> None:
     assert out == [(OP_BIN, payload)]
 
 
+def test_whole_text_frames_of_every_short_and_extended_size() -> None:
+    """The single-frame shortcut (`FrameParser.single_text`) takes exactly the whole, short,
+    masked text frames; at 126 bytes and up (extended lengths) and for anything else the
+    general parser does, with the same result."""
+    for size in range(300):
+        payload = os.urandom(size)
+        data = client_frame(OP_TEXT, payload)
+        single = FrameParser(1 << 20).single_text(data)
+        assert single == (payload if size < 126 else None), size
+        assert FrameParser(1 << 20).feed(data) == [(OP_TEXT, payload)], size
+        assert FrameParser(1 << 20).single_text(data + data) is None  # two frames
+        assert FrameParser(1 << 20).single_text(data[:-1]) is None  # a part
+    binary = client_frame(OP_BIN, b"abc")
+    assert FrameParser(1 << 20).single_text(binary) is None
+    with pytest.raises(ProtocolError):  # too large for this parser: the general path says so
+        FrameParser(10).feed(client_frame(OP_TEXT, b"x" * 11))
+
+
 def test_fragmentation_with_interleaved_ping() -> None:
     parser = FrameParser(1024)
     data = (

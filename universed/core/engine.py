@@ -447,7 +447,7 @@ class Engine:
         self,
         ctrl: RemoteController,
         probe_id: str,
-        action: dict[str, Any],
+        action: Mapping[str, Any],
         now: float | None = None,
     ) -> bool:
         """An agent's action for the open window; False if ``ctrl`` does not control the probe.

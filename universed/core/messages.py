@@ -229,9 +229,15 @@ class Action:
     name: str
     params: Mapping[str, Any] = attrs.field(factory=dict)
     probe_id: str | None = None
+    #: `to_sim`, made once: shared by every submit of this (frozen, often cached) action, so
+    #: read-only, as the bare actions of a batch are
+    sim: Mapping[str, Any] = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "sim", self.to_sim())
 
     def to_sim(self) -> dict[str, Any]:
-        """The action object of the sim's ``tick`` command."""
+        """The action object of the sim's ``tick`` command (a new dict)."""
         out = dict(self.params)
         out["type"] = self.name
         return out

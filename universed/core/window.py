@@ -33,7 +33,7 @@ class ActionWindow:
         if not expected:
             self.all_in.set()
 
-    def submit(self, probe_id: str, action: dict[str, Any]) -> None:
+    def submit(self, probe_id: str, action: Mapping[str, Any]) -> None:
         if self.closed:
             return  # too late for this tick; the agent answers the next observation
         self.actions[probe_id] = action

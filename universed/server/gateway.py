@@ -290,7 +290,7 @@ class AgentSession(RemoteController):
                         "$.probe_id",
                     )
                     return None
-            if not self.engine.submit(self, pid, msg.to_sim(), self.ws.last_seen):
+            if not self.engine.submit(self, pid, msg.sim, self.ws.last_seen):
                 self.error(
                     "not_controlled", f"this connection does not control {pid}", "$.probe_id"
                 )

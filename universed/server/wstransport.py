@@ -92,15 +92,27 @@ class FrameParser:
         self._frags: list[bytes] = []
         self._frag_len = 0
 
+    def single_text(self, data: bytes) -> bytes | None:
+        """The payload if ``data`` is the usual agent message, one whole, short (< 126 bytes),
+        masked text frame and nothing else, with nothing buffered before it; else None (and
+        nothing consumed: `feed` it)."""
+        n = len(data) - 6
+        if (
+            0 <= n < 126
+            and data[0] == 0x81
+            and data[1] == 0x80 | n  # masked, and its payload is the whole rest of ``data``
+            and not self._buf
+            and self._frag_op is None
+            and n <= self.max_message
+        ):
+            return unmask(data[6:], data[2:6])
+        return None
+
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        single = self.single_text(data)
+        if single is not None:
+            return [(OP_TEXT, single)]
         buf = self._buf
-        if not buf and self._frag_op is None and len(data) >= 6:
-            # the usual agent message: one whole, short, masked text frame, alone in ``data``
-            b1 = data[1]
-            length = b1 & 0x7F
-            whole = data[0] == 0x81 and b1 & 0x80 and length < 126 and len(data) == 6 + length
-            if whole and length <= self.max_message:
-                return [(OP_TEXT, unmask(data[6:], data[2:6]))]
         buf += data
         out: list[tuple[int, bytes]] = []
         pos = 0
@@ -313,14 +325,20 @@ class WebSocket:
         if now is None:
             now = trio.current_time()
         self.last_seen = now
+        parser = self.parser
+        rate = self.rate
+        # the usual agent message, with a token to spare (else the general path below refuses
+        # it as it must): no frame loop
+        single = parser.single_text(data)
+        if single is not None and (rate is None or not rate.take(1.0, now)):
+            return [(OP_TEXT, single)]
         try:
-            frames = self.parser.feed(data)
+            frames = parser.feed(data)
         except ProtocolError as exc:
             self.protocol_error = exc
             self.ended = "protocol"
             return []
         out: list[tuple[int, bytes]] = []
-        rate = self.rate
         for opcode, payload in frames:
             if rate is not None and opcode in (OP_TEXT, OP_BIN, OP_PING) and rate.take(1.0, now):
                 self.rate_limited = True
