@@ -122,6 +122,26 @@ class Recorder(RemoteController):
                 assert "reference" not in value
 
 
+class PlainRecorder(Recorder):
+    """A one-probe connection handed its observation as the sim wrote it (`deliver_piece`)
+    whenever no overlay must be merged; checked against the previous path as `Recorder`."""
+
+    plain = True
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.pieces = 0
+
+    def deliver_piece(self, piece: m.Piece, tail: bytes) -> None:
+        self.deliveries += 1
+        self.pieces += 1
+        wire = bytes(memoryview(piece)[:-1]) + tail  # what the transport gathers
+        value = orjson.loads(wire)
+        want = self.truth(value["probe_id"], self.shape)
+        assert value == orjson.loads(m.encode_observe(want, want["tick"]))
+        assert value["type"] == "observe" and "reference" not in value
+
+
 async def test_delivered_observations_equal_the_previous_path_in_both_shapes(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -134,7 +154,7 @@ async def test_delivered_observations_equal_the_previous_path_in_both_shapes(
     monkeypatch.setattr(observations_module, "observe_wire", observe_wire)
     rng = random.Random(15)
     actions = ["wait", "survey", "mine", "repair", "scan", "research"]
-    async with running_daemon(sim_args=("--populate", "8")) as d:
+    async with running_daemon(sim_args=("--populate", "9")) as d:
         engine = d.engine
         parsed: dict[int, dict[str, dict[str, Any]]] = {}
 
@@ -155,6 +175,8 @@ async def test_delivered_observations_equal_the_previous_path_in_both_shapes(
             "single reference": (Recorder("r2", "reference", False, truth), ["1-2"]),
             "fleet readable": (Recorder("r3", "readable", True, truth), ["1-3", "1-4", "1-5"]),
             "fleet reference": (Recorder("r4", "reference", True, truth), ["1-6", "1-7"]),
+            "plain readable": (PlainRecorder("r5", "readable", False, truth), ["1-8"]),
+            "plain reference": (PlainRecorder("r6", "reference", False, truth), ["1-9"]),
         }
         async with engine.state_lock:
             for ctrl, pids in recorders.values():
@@ -172,6 +194,14 @@ async def test_delivered_observations_equal_the_previous_path_in_both_shapes(
                     engine.submit(ctrl, pid, action)
         for label, (ctrl, _) in recorders.items():
             assert ctrl.deliveries >= 60, label
+        plain = recorders["plain readable"][0]
+        plain_ref = recorders["plain reference"][0]
+        assert isinstance(plain, PlainRecorder) and isinstance(plain_ref, PlainRecorder)
+        # as the sim wrote them, but at the ticks that asked for every probe's overlay (each
+        # observation is then parsed: the readable one is the object without it)
+        assert plain.deliveries // 2 < plain.pieces < plain.deliveries
+        # a reference connection's probe always comes with the overlay: merged, never a piece
+        assert plain_ref.pieces == 0
         # single and fleet readable connections were sent the sim's slices
         sent = {orjson.loads(raw)["probe_id"] for raw in passed}
         assert {"1-1", "1-3", "1-4", "1-5"} <= sent

@@ -845,10 +845,16 @@ def probe_id_of(piece: Piece) -> str:
     return piece[30 : piece.index(b'"', 30)].decode()
 
 
+def observe_tail(tick: int) -> bytes:
+    """What replaces a sim observation's closing brace in its ``observe`` message."""
+    return b',"tick":%d}' % tick
+
+
 def observe_wire(raw: Piece, tick: int) -> bytes:
     """A single-probe ``observe`` message from a sim observation's bytes (`split_observations`):
-    the same JSON value as `encode_observe` of the parsed observation with ``tick`` added."""
-    return b"".join((memoryview(raw)[:-1], b',"tick":%d}' % tick))  # one copy
+    the same JSON value as `encode_observe` of the parsed observation with ``tick`` added
+    (the bytes before its closing brace, then `observe_tail`)."""
+    return b"".join((memoryview(raw)[:-1], observe_tail(tick)))  # one copy
 
 
 def encode_observe_batch_wire(wires: Sequence[bytes], tick: int) -> bytes:

@@ -21,7 +21,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
-from .messages import ACTION_NAMES
+from .messages import ACTION_NAMES, Piece
 from .policy import Observation, Policy
 
 __all__ = ["Controller", "PolicyController", "Registry", "RemoteController", "lineage_policy"]
@@ -123,6 +123,17 @@ class RemoteController(Controller):
         the same order; shared with other connections: send them, never change them). A
         transport that writes bytes overrides this; the default calls `deliver`."""
         self.deliver(tick, observations)
+
+    #: whether `deliver_piece` may be used: the controller sends each observation of its one
+    #: probe as its own message, as it is (no delta, no batch); a transport that can sets it
+    plain = False
+
+    def deliver_piece(self, piece: Piece, tail: bytes) -> None:
+        """A plain controller's (``plain``) one observation of the tick: the sim's bytes of it
+        (``piece``, without ``tick``) and the ``observe`` message's ``tail``, the
+        ``,"tick":N}`` that replaces the piece's closing brace (`messages.observe_wire` is
+        the two joined). Must never block."""
+        raise NotImplementedError
 
     def describe(self) -> dict[str, Any]:
         out = super().describe()

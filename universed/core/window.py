@@ -13,7 +13,7 @@ from typing import Any, overload
 
 import trio
 
-from .messages import encode_observe
+from .messages import encode_observe, observe_tail
 from .observations import Observations
 from .registry import RemoteController
 
@@ -105,7 +105,9 @@ def deliver(
     Each probe's observation is encoded once per tick and shape, shared by every connection that
     sends it (`RemoteController.deliver_wire`): the readable one straight from the sim's bytes
     (`Observations.wire`: pass-through, no parsing, no re-encoding) unless it was parsed for
-    the overlay, the reference one by orjson from the merged object.
+    the overlay, the reference one by orjson from the merged object. The usual agent, one
+    probe, plain (`RemoteController.plain`), is handed its probe's bytes as the sim wrote them
+    and the message's tail (`deliver_piece`): not even joined, the transport gathers them.
 
     The controllers in ``delta`` (the sim computes their delta observations; each with the
     probes its group listed) get their delta group of the tick (``groups``, the same order)
@@ -115,6 +117,8 @@ def deliver(
     expected: set[str] = set()
     dead = set(destroyed)
     reference: dict[str, bytes] = {}
+    tail = observe_tail(tick)
+    piece_of = observed.raw
     if delta:
         if groups is not None and len(groups) == len(delta):
             for (ctrl, listed), group in zip(delta, groups, strict=True):
@@ -127,6 +131,14 @@ def deliver(
     for ctrl in list(remotes):
         if ctrl.engine_delta:
             continue
+        if ctrl.plain and len(ctrl.probes) == 1 and not (refs and ctrl.shape == "reference"):
+            # the usual agent: one probe, its observation sent as the sim wrote it
+            (pid,) = ctrl.probes
+            piece = piece_of(pid)
+            if piece is not None:
+                ctrl.deliver_piece(piece, tail)
+                expected.add(pid)
+                continue
         pids = [pid for pid in ctrl.probes if pid in observed]
         if not pids:
             continue

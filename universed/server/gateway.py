@@ -135,6 +135,13 @@ class AgentSession(RemoteController):
             for obs in observations:
                 self.ws.send(m.encode_observe(obs, tick))
 
+    @property
+    def plain(self) -> bool:  # type: ignore[override]  # a class attribute in the base
+        return not self.delta and not self.fleet
+
+    def deliver_piece(self, piece: m.Piece, tail: bytes) -> None:
+        self.ws.send_parts((memoryview(piece)[:-1], tail))
+
     def deliver_group(self, tick: int, group: bytes, whole: bool) -> None:
         """The fleet's delta group as the sim wrote it, framed as one message: an
         ``observe_batch`` (whole: the first after a registration or resync) or an
