@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import statistics
 import subprocess
 import sys
@@ -27,11 +28,15 @@ import orjson
 import trio
 
 from universed.core.config import load_config
+from universed.core.messages import split_tick_reply
 from universed.core.simproc import READ_SIZE, find_sim_binary, open_sim
 from universed.server.daemon import Daemon, tune_gc
+from universed.server.wstransport import OP_TEXT, frame_head
 
 ACTION = b'{"action":"wait"}'
 MASKED_ACTION = bytes((0x81, 0x80 | len(ACTION))) + b"\0\0\0\0" + ACTION  # zero mask
+#: the agents' side of the bench, run as a child: ``BENCH_CLIENT + (N, PORT, ...)``
+BENCH_CLIENT = (sys.executable, "-m", "universed.bench", "--client")
 
 
 async def raw_pipe_rate(probes: int, seconds: float, detail: str = "full") -> float:
@@ -62,6 +67,95 @@ async def raw_pipe_rate(probes: int, seconds: float, detail: str = "full") -> fl
     await stdin.aclose()
     await stdout.aclose()
     return rate
+
+
+async def relay_floor_rate(probes: int, seconds: float, detail: str = "full") -> float:
+    """Ticks/s of the least a Python host can do per agent: the same engine and the same bench
+    client (one connection per probe), with a bare relay in between that does only what no
+    host can skip, per tick: send ``tick``, read the reply, cut it by its observation lengths,
+    write each observation to its connection (one ``writev``), read one message from each.
+    No parsing, no checks, no window, no journal, no ledger. What the daemon adds to this is
+    its own cost; what this adds to the raw pipe is the cost of the agents' sockets and client.
+    """
+    import socket
+
+    args = [str(find_sim_binary()), "--pipe", "--populate", str(probes)]
+    proc, stdin, stdout = await open_sim(args, stderr=subprocess.DEVNULL)
+    await stdin.send_all(b'{"cmd":"config","data":{"hazard_damage_scale":0}}\n')  # as the daemon's
+    while not (await stdout.receive_some(READ_SIZE)).endswith(b"\n"):
+        pass
+    listener = socket.create_server(("127.0.0.1", 0), backlog=probes + 16)
+    port = listener.getsockname()[1]
+    client = await trio.lowlevel.open_process(
+        [*BENCH_CLIENT, str(probes), str(port), "--detail", detail],
+        stdout=subprocess.PIPE,
+    )
+    fds: list[int] = []
+    conns: list[socket.socket] = []
+    try:
+        for _ in range(probes):  # the client connects and registers in probe order
+            conn = (await trio.to_thread.run_sync(listener.accept))[0]
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += await trio.to_thread.run_sync(conn.recv, 4096)
+            conn.sendall(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\nSec-WebSocket-Accept: x\r\n\r\n"
+            )
+            conn.setblocking(False)
+            conns.append(conn)
+            fds.append(conn.fileno())
+        assert client.stdout is not None
+        await client.stdout.receive_some(64)  # "ready": every registration was sent
+        poller = select.epoll()
+        for fd in fds:
+            poller.register(fd, select.EPOLLIN)
+        for fd in fds:  # the registrations
+            await trio.lowlevel.wait_readable(fd)
+            os.read(fd, 65536)
+        line = b'{"cmd":"tick","actions":{},"detail":"%s","observation_lens":true}\n' % (
+            detail.encode()
+        )
+        count = 0
+        t0 = time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            await stdin.send_all(line)
+            chunks = []
+            while True:
+                chunk = await stdout.receive_some(READ_SIZE)
+                pos = chunk.find(b"\n")
+                if pos >= 0:
+                    chunks.append(chunk[:pos])
+                    break
+                chunks.append(chunk)
+            split = split_tick_reply(b"".join(chunks))
+            assert split is not None
+            tail = b',"tick":%d}' % (count + 1)
+            sent = 0
+            for fd, piece in zip(fds, split[1], strict=False):  # every probe lives (no hazards)
+                body = piece[:-1]
+                os.writev(fd, (frame_head(OP_TEXT, len(body) + len(tail)), body, tail))
+                sent += 1
+            answered = 0  # the client answers each observation with one frame, in one send
+            while answered < sent:
+                await trio.lowlevel.wait_readable(poller.fileno())
+                for fd, _ in poller.poll(0):
+                    if not os.read(fd, 65536):
+                        raise RuntimeError("the bench client closed a connection")
+                    answered += 1
+            count += 1
+        return count / (time.perf_counter() - t0)
+    finally:
+        client.kill()
+        await client.wait()
+        for conn in conns:
+            conn.close()
+        listener.close()
+        await stdin.send_all(b'{"cmd":"quit"}\n')
+        await proc.wait()
+        await stdin.aclose()
+        await stdout.aclose()
 
 
 def cpu_seconds(pid: int | None) -> float | None:
@@ -115,10 +209,7 @@ async def run_scenario(
         if agents:
             client = await trio.lowlevel.open_process(
                 [
-                    sys.executable,
-                    "-m",
-                    "universed.bench",
-                    "--client",
+                    *BENCH_CLIENT,
                     str(agents),
                     str(daemon.port),
                     "--detail",
@@ -337,12 +428,15 @@ async def bench_main(
         print(f"universed daemon bench: lockstep, {seconds:.0f} s per scenario, pid {os.getpid()}")
         print(
             f"{'scenario':<37}{'probes':>8}{'ticks/s':>10}{'raw pipe':>10}{'ratio':>7}"
-            f"{'p50 ms':>9}{'p99 ms':>9}"
+            f"{'p50 ms':>9}{'p99 ms':>9}{'relay':>10}"
         )
+    floor: dict[tuple[int, str], float] = {}
     for name, probes, agents, policy, detail, fleets, delta in scenarios:
         key = (probes, detail)
         if key not in raw:
             raw[key] = await raw_pipe_rate(probes, min(seconds, 2.0), detail)
+        if agents > 1 and not fleets and key not in floor:
+            floor[key] = await relay_floor_rate(probes, min(seconds, 3.0), detail)
         result = await run_scenario(name, probes, agents, policy, seconds, detail, fleets, delta)
         rate = result["ticks_per_second"]
         if as_json:
@@ -360,11 +454,16 @@ async def bench_main(
                 # CPU ms per tick of each process (Linux): where a lockstep tick's time goes
                 "cpu_ms_per_tick": result["cpu_ms_per_tick"],
             }
+            if key in floor and agents > 1 and not fleets:
+                # the bare relay (`relay_floor_rate`): the most any host could do here
+                row["relay_floor_ticks_per_s"] = round(floor[key], 3)
+                row["relay_floor_ratio"] = round(floor[key] / raw[key], 4)
             print(orjson.dumps(row).decode(), flush=True)
             continue
+        relay = f"{floor[key]:>10.0f}" if key in floor and agents > 1 and not fleets else ""
         print(
             f"{name:<37}{probes:>8}{rate:>10.0f}{raw[key]:>10.0f}{rate / raw[key]:>7.2f}"
-            f"{result['overhead_p50_ms']:>9.3f}{result['overhead_p99_ms']:>9.3f}",
+            f"{result['overhead_p50_ms']:>9.3f}{result['overhead_p99_ms']:>9.3f}{relay}",
             flush=True,
         )
 
