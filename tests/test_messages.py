@@ -199,3 +199,25 @@ def test_a_batch_parses_as_its_entries_one_by_one(actions: dict[str, Any]) -> No
             batch = m.parse_agent_message(payload)
             assert isinstance(batch, m.ActionsBatch)
             assert batch.actions == want and list(batch.actions) == list(want)
+
+
+def test_a_batch_for_the_connections_own_probes_skips_the_id_pattern_only() -> None:
+    """Given the connection's probes (``owned``), a batch naming only them is marked
+    ``owned`` (the engine then checks nothing more) and parses to the same actions; a batch
+    naming anything else gets every check, bad ids included, as without ``owned``."""
+    mine = {"1-1", "1-2", "1-3"}
+    batch = {"type": "actions", "actions": {"1-1": {"action": "wait"}, "1-3": "survey"}}
+    payload = orjson.dumps(batch)
+    owned = m.parse_agent_message(payload, mine)
+    plain = m.parse_agent_message(payload)
+    assert isinstance(owned, m.ActionsBatch) and isinstance(plain, m.ActionsBatch)
+    assert owned.owned and not plain.owned
+    assert owned.actions == plain.actions and owned == plain
+    other = orjson.dumps({"type": "actions", "actions": {"1-1": "wait", "1-9": "wait"}})
+    parsed = m.parse_agent_message(other, mine)
+    assert isinstance(parsed, m.ActionsBatch) and not parsed.owned
+    bad = orjson.dumps({"type": "actions", "actions": {"1-1": "wait", "1-x": "wait"}})
+    for given in (mine, frozenset()):
+        with pytest.raises(m.MessageError) as info:
+            m.parse_agent_message(bad, given)
+        assert info.value.code == "invalid" and info.value.path == "$.actions['1-x']"

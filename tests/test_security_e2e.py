@@ -170,6 +170,12 @@ async def test_agent_tokens_grant_named_probes_and_lineages() -> None:
             "probe_id": "1-1",
             "shape": "reference",
         }
+        # a token with a bad register: the register's own error, not one about the token
+        other = await RawWebSocket.connect(d.port, "/ws")
+        await other.send(orjson.dumps({"type": "register", "probe_id": "x", "token": ALICE}))
+        err = await recv_json(other)
+        assert err is not None and (err["code"], err["path"]) == ("invalid", "$.probe_id")
+        await other.close()
         # another agent's probe: an error frame, and the connection stays usable
         alice = await RawWebSocket.connect(
             d.port, "/ws", headers={"Authorization": f"Bearer {ALICE}"}

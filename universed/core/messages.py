@@ -18,6 +18,7 @@ from __future__ import annotations
 import operator
 import re
 from collections.abc import Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, Literal, TypeVar, cast, get_args
 
 import attrs
@@ -254,6 +255,9 @@ class ActionsBatch:
 
     actions: Mapping[str, Mapping[str, Any]]
     tick: int | None = None
+    #: every probe id of ``actions`` is in the ``owned`` set the parser was given (so each is a
+    #: valid id, and the connection's: `Engine.submit_batch` need not look again)
+    owned: bool = attrs.field(default=False, eq=False, repr=False)
 
 
 #: the sim form of each action without fields of its own (``{"action":"wait"}``), shared
@@ -338,8 +342,12 @@ ACTION_CACHE_SIZE = 4096
 ACTION_CACHE_BYTES = 256  # longer messages are parsed every time
 
 
-def parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch | Resync:
-    """Decode one agent frame.
+def parse_agent_message(
+    data: bytes | str, owned: AbstractSet[str] = frozenset()
+) -> Register | Action | ActionsBatch | Resync:
+    """Decode one agent frame. ``owned``: the probes of the connection it came on; a fleet's
+    ``actions`` all for them need no other check of their ids (a set test at C speed, where
+    the id pattern costs ~1 ms per 10,000 ids) and say so (`ActionsBatch.owned`).
 
     Raises:
         MessageError: with the code and JSON path of what was wrong.
@@ -349,7 +357,7 @@ def parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch |
         hit = _ACTION_CACHE.get(data)  # type: ignore[arg-type]  # bytes, just checked
         if hit is not None:
             return hit
-    msg = _parse_agent_message(data)
+    msg = _parse_agent_message(data, owned)
     if cacheable and type(msg) is Action:
         if len(_ACTION_CACHE) >= ACTION_CACHE_SIZE:
             _ACTION_CACHE.clear()
@@ -357,7 +365,9 @@ def parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch |
     return msg
 
 
-def _parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch | Resync:
+def _parse_agent_message(
+    data: bytes | str, owned: AbstractSet[str]
+) -> Register | Action | ActionsBatch | Resync:
     try:
         obj = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
@@ -381,13 +391,16 @@ def _parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch 
         if tick is not None and (not isinstance(tick, int) or isinstance(tick, bool)):
             raise MessageError("invalid", "tick must be an integer", "$.tick")
         parsed: dict[str, Mapping[str, Any]] = {}
-        if not _PROBE_ID_LINES_RE.fullmatch("\n".join(actions) + "\n" if actions else ""):
+        mine = bool(owned) and actions.keys() <= owned
+        if not mine and not _PROBE_ID_LINES_RE.fullmatch(
+            "\n".join(actions) + "\n" if actions else ""
+        ):
             for pid in actions:
                 if not is_probe_id(pid):
                     raise MessageError("invalid", f"bad probe id {pid!r}", f"$.actions[{pid!r}]")
         fast = _bare_batch(actions)
         if fast is not None:
-            return ActionsBatch(fast, tick)
+            return ActionsBatch(fast, tick, mine)
         bare_of = _BARE_ACTIONS.get
         for pid, act in actions.items():
             # the common answer, {"action": "wait"}: one shared dict per name, no other checks
@@ -398,7 +411,7 @@ def _parse_agent_message(data: bytes | str) -> Register | Action | ActionsBatch 
                     parsed[pid] = bare
                     continue
             parsed[pid] = _sim_action(act, pid)
-        return ActionsBatch(parsed, tick)
+        return ActionsBatch(parsed, tick, mine)
     if kind is None:
         raise MessageError(
             "invalid", 'missing "type" (register, action, actions, resync) or "action"'
