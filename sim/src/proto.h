@@ -33,6 +33,12 @@ typedef struct proto {
     uint64_t snap_seq;       /* next snapshot sequence number */
     tick_action *acts;       /* scratch: this tick's actions */
     size_t cap_acts;         /* allocated */
+    /* scratch of the actions' sort (proto_tick.c sort_actions), kept across ticks: a fleet's
+     * 100,000 actions would otherwise take MBs from the kernel and give them back every tick */
+    void *sort_in, *sort_out; /* keyed actions */
+    size_t cap_sort_in, cap_sort_out;
+    uint32_t *sort_start;    /* the counting sort's offsets, one per probe + 1 */
+    size_t cap_sort_start;
     int quit;                /* set by the quit command */
     int no_files;            /* 1: save/load refused (fuzzing must not touch the filesystem) */
     delta_cache deltas;      /* the last observation written per probe (tick "delta" groups) */

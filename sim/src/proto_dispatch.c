@@ -26,6 +26,9 @@ void proto_free(proto *P) {
     jb_free(&P->out);
     for (int i = 0; i < PROTO_MAX_SNAPSHOTS; i++) free(P->snaps[i].data);
     free(P->acts);
+    free(P->sort_in);
+    free(P->sort_out);
+    free(P->sort_start);
     delta_cache_free(&P->deltas);
     memset(P, 0, sizeof *P);
 }

@@ -55,26 +55,32 @@ static void write_pre_reject(jbuf *pre, const json_doc *d, const char *key, size
     jb_putc(pre, '}');
 }
 
+/* At least n elements of size bytes in *buf (grown, never shrunk: proto's scratch); NULL when
+ * out of memory (*buf unchanged). */
+static void *scratch(void **buf, size_t *cap, size_t n, size_t size) {
+    if (n > *cap) {
+        void *nb = realloc(*buf, n * size);
+        if (!nb) return NULL;
+        *buf = nb;
+        *cap = n;
+    }
+    return *buf;
+}
+
 /* The same order as qsort with cmp_keyed, by a stable counting sort on the probe index when the
  * actions are many against the probes (a fleet answering for every probe: O(n + probes), not
- * O(n log n)). Replaces *tmp; 0 if not worth it (or out of memory): the caller sorts. */
-static int sort_by_probe(keyed_action **tmp, size_t n, uint32_t n_probes) {
-    if (n < 256 || (size_t)n_probes > 8 * n) return 0;
-    uint32_t *start = calloc((size_t)n_probes + 1, sizeof *start);
-    keyed_action *out = malloc(n * sizeof *out);
-    if (!start || !out) {
-        free(start);
-        free(out);
-        return 0;
-    }
-    keyed_action *in = *tmp;
+ * O(n log n)), into P's sort_out. NULL if not worth it (or out of memory): the caller sorts. */
+static keyed_action *sort_by_probe(proto *P, const keyed_action *in, size_t n) {
+    uint32_t n_probes = P->w.n_probes;
+    if (n < 256 || (size_t)n_probes > 8 * n) return NULL;
+    uint32_t *start = scratch((void **)&P->sort_start, &P->cap_sort_start, (size_t)n_probes + 1, sizeof *start);
+    keyed_action *out = scratch(&P->sort_out, &P->cap_sort_out, n, sizeof *out);
+    if (!start || !out) return NULL;
+    memset(start, 0, ((size_t)n_probes + 1) * sizeof *start);
     for (size_t i = 0; i < n; i++) start[in[i].a.probe + 1]++;
     for (uint32_t p = 0; p < n_probes; p++) start[p + 1] += start[p];
     for (size_t i = 0; i < n; i++) out[start[in[i].a.probe]++] = in[i]; /* request order kept */
-    free(start);
-    free(in);
-    *tmp = out;
-    return 1;
+    return out;
 }
 
 /* The name of a request entry for the "rejected" list: its "type", else its "action". */
@@ -86,31 +92,34 @@ static const json_node *entry_name(const json_doc *d, const json_node *m) {
 /* Sort P->acts[0..n) by (probe, request position) and keep the first entry per probe; the later
  * ones are written to pre as duplicates. Returns the count kept, or -1 when out of memory. */
 static long sort_actions(proto *P, size_t n, jbuf *pre) {
-    keyed_action *tmp = malloc(n * sizeof *tmp);
+    keyed_action *tmp = scratch(&P->sort_in, &P->cap_sort_in, n, sizeof *tmp);
     if (!tmp) return -1;
     for (size_t i = 0; i < n; i++) {
         tmp[i].a = P->acts[i];
         tmp[i].pos = i;
     }
-    if (!sort_by_probe(&tmp, n, P->w.n_probes)) qsort(tmp, n, sizeof *tmp, cmp_keyed);
+    keyed_action *sorted = sort_by_probe(P, tmp, n);
+    if (!sorted) {
+        qsort(tmp, n, sizeof *tmp, cmp_keyed);
+        sorted = tmp;
+    }
     size_t k = 0;
     for (size_t i = 0; i < n; i++) {
-        if (k && tmp[i].a.probe == P->acts[k - 1].probe) {
+        if (k && sorted[i].a.probe == P->acts[k - 1].probe) {
             char id[48];
-            snprintf(id, sizeof id, "1-%u", tmp[i].a.probe + 1);
+            snprintf(id, sizeof id, "1-%u", sorted[i].a.probe + 1);
             jb_sep(pre);
             jb_puts(pre, "{\"probe_id\":");
             jb_cstr(pre, id);
             jb_key(pre, "action");
-            jb_cstr(pre, world_action_names[tmp[i].a.a.kind]);
+            jb_cstr(pre, world_action_names[sorted[i].a.a.kind]);
             jb_key(pre, "reason");
             jb_cstr(pre, world_reason_text[R_DUPLICATE]);
             jb_putc(pre, '}');
             continue;
         }
-        P->acts[k++] = tmp[i].a;
+        P->acts[k++] = sorted[i].a;
     }
-    free(tmp);
     return (long)k;
 }
 
