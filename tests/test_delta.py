@@ -269,3 +269,13 @@ async def test_a_delta_fleets_probe_list_is_kept_while_its_probes_are_unchanged(
             await engine.manual_tick(1)
             batch = await recv(ws)
             assert {o["probe_id"] for o in batch["deltas"]} == {"1-1", "1-3"}
+
+
+def test_delta_groups_list_probes_in_the_sims_order() -> None:
+    """A group lists its probes by number (the sim walks their state in the order listed),
+    whatever order the set holds them in."""
+    from universed.core.observe import _in_id_order
+
+    ids = [f"1-{n}" for n in (10, 2, 100, 9, 1, 11, 1000, 99)]
+    assert _in_id_order(set(ids)) == [f"1-{n}" for n in (1, 2, 9, 10, 11, 99, 100, 1000)]
+    assert _in_id_order([]) == []

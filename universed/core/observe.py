@@ -12,7 +12,7 @@ imports the server (the daemon injects its `DashboardHub`).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any, Protocol
 
 import orjson
@@ -43,6 +43,16 @@ class TickSink(Protocol):
     def publish(self, message: bytes, shape: str | None = None) -> None:
         """Offer ``message`` to the listeners of ``shape`` (None: to everyone)."""
         ...
+
+
+def _in_id_order(probes: Iterable[str]) -> list[str]:
+    """Probe ids in the sim's probe order (``1-N`` by N: by length, then as strings; two stable
+    sorts at C speed, ~2 ms for 10,000). A delta group in any order is valid, but the sim walks
+    its probes' state in the order listed: in a set's hash order every probe is a cache miss
+    (measured at 100,000 probes in 10 groups: 49 against 32 ms of engine CPU a tick)."""
+    ordered = sorted(probes)
+    ordered.sort(key=len)
+    return ordered
 
 
 class Observer:
@@ -121,7 +131,7 @@ class Observer:
             key = (ctrl.probes_version, len(ctrl.probes))
             hit = cached.get(ctrl.id)
             if hit is None or hit[:2] != key:
-                probes = list(ctrl.probes)  # any order: the sim keeps it
+                probes = _in_id_order(ctrl.probes)
                 hit = (*key, probes, orjson.Fragment(orjson.dumps(probes)))
             kept[ctrl.id] = hit
             probes = hit[2]
