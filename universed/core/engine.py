@@ -460,7 +460,7 @@ class Engine:
                 now = trio.current_time()
             # (a message queued behind a registration arrived before this window opened)
             self.prometheus.agent_latency.observe(max(0.0, now - window.opened_at))
-        window.submit(probe_id, action)
+        window.submit(probe_id, action, ctrl)
         return True
 
     def submit_batch(
@@ -484,7 +484,7 @@ class Engine:
         if refused:
             drop = set(refused)
             actions = {pid: a for pid, a in actions.items() if pid not in drop}
-        window.submit_many(actions)
+        window.submit_many(actions, ctrl)
         return refused
 
     async def observation_of(self, probe_id: str, shape: str = "readable") -> dict[str, Any] | None:

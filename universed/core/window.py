@@ -9,6 +9,7 @@ tick run at once.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, overload
 
 import trio
@@ -21,38 +22,64 @@ __all__ = ["ActionWindow", "deliver"]
 
 
 class ActionWindow:
-    """Actions for the coming tick; ``expected`` holds remote probes still to answer."""
+    """Actions for the coming tick; ``expected`` holds remote probes still to answer, and
+    ``groups`` the delta fleets still to answer, each with the probes its group listed: a
+    fleet of 10,000 probes owes one batch, not 10,000 set entries put in and taken out again
+    (`submit_many`). A fleet that answers otherwise (in part, probe by probe, or leaves) owes
+    its probes one by one from then on (`_spread`)."""
 
-    def __init__(self, tick: int, expected: set[str]) -> None:
+    def __init__(
+        self,
+        tick: int,
+        expected: set[str],
+        groups: dict[object, list[str]] | None = None,
+        dead: AbstractSet[str] = frozenset(),
+    ) -> None:
         self.tick = tick
         self.expected = expected
+        self.groups: dict[object, list[str]] = groups if groups is not None else {}
+        self.dead = dead  # destroyed at the tick delivered: owe nothing
         self.actions: dict[str, Mapping[str, Any]] = {}
         self.opened_at = trio.current_time()
         self.all_in = trio.Event()
         self.closed = False  # set once the tick's actions went to the sim
-        if not expected:
+        if not expected and not self.groups:
             self.all_in.set()
 
-    def submit(self, probe_id: str, action: Mapping[str, Any]) -> None:
+    def submit(self, probe_id: str, action: Mapping[str, Any], owner: object = None) -> None:
+        """``owner``: who sent it (a fleet with a group pending owes its probes one by one)."""
         if self.closed:
             return  # too late for this tick; the agent answers the next observation
+        if owner is not None and owner in self.groups:
+            self._spread(owner)
         self.actions[probe_id] = action
         expected = self.expected
         if probe_id in expected:
             expected.discard(probe_id)
-            if not expected:
+            if not expected and not self.groups:
                 self.all_in.set()
 
-    def submit_many(self, actions: Mapping[str, Mapping[str, Any]]) -> None:
-        """`submit` for a batch (a fleet's ``actions``)."""
+    def submit_many(self, actions: Mapping[str, Mapping[str, Any]], owner: object = None) -> None:
+        """`submit` for a batch (a fleet's ``actions``); ``owner``: the fleet."""
         if self.closed or not actions:
             return
         self.actions.update(actions)
+        listed = self.groups.pop(owner, None) if owner is not None else None
+        if listed is not None and not all(map(actions.__contains__, listed)):
+            self._owe(listed)  # in part: the rest probe by probe
         expected = self.expected
         if expected:
             expected.difference_update(actions)
-            if not expected:
-                self.all_in.set()
+        if not expected and not self.groups:
+            self.all_in.set()
+
+    def _spread(self, owner: object) -> None:
+        """``owner``'s group: owed probe by probe from now on."""
+        self._owe(self.groups.pop(owner))
+
+    def _owe(self, listed: list[str]) -> None:
+        actions, dead = self.actions, self.dead
+        self.expected.update(pid for pid in listed if pid not in actions and pid not in dead)
 
     def expect(self, probe_id: str) -> None:
         if probe_id not in self.actions:
@@ -60,6 +87,8 @@ class ActionWindow:
             self.all_in = trio.Event() if self.all_in.is_set() else self.all_in
 
     def forget(self, probe_ids: set[str] | list[str]) -> None:
+        for owner in list(self.groups):  # an agent left (rare): every fleet owes one by one
+            self._spread(owner)
         for pid in probe_ids:
             self.expected.discard(pid)
         if not self.expected:
@@ -115,6 +144,7 @@ def deliver(
     for whole ones at the next.
     """
     expected: set[str] = set()
+    owed: dict[object, list[str]] = {}  # the delta fleets' groups (`ActionWindow.groups`)
     dead = set(destroyed)
     reference: dict[str, bytes] = {}
     tail = observe_tail(tick)
@@ -124,7 +154,7 @@ def deliver(
             for (ctrl, listed), group in zip(delta, groups, strict=True):
                 ctrl.deliver_group(tick, group, ctrl.whole_next)
                 ctrl.whole_next = False
-                expected.update(listed)  # not a newborn the group did not list
+                owed[ctrl] = listed  # owed as one batch (not a newborn it did not list)
         else:
             for ctrl, _ in delta:
                 ctrl.whole_next = True
@@ -165,4 +195,4 @@ def deliver(
         expected.update(pids)
         ctrl.deliver_wire(tick, batch, wires)
     expected -= dead
-    return ActionWindow(tick, expected)
+    return ActionWindow(tick, expected, owed, dead)
