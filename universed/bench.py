@@ -30,7 +30,7 @@ import trio
 from universed.core.config import load_config
 from universed.core.messages import split_tick_reply
 from universed.core.simproc import READ_SIZE, find_sim_binary, open_sim
-from universed.server.daemon import Daemon, tune_gc
+from universed.server.daemon import Daemon, tune_gc, tune_malloc
 from universed.server.wstransport import OP_TEXT, frame_head
 
 ACTION = b'{"action":"wait"}'
@@ -422,6 +422,7 @@ async def bench_main(
         scenarios = scenarios[:3]
     if only:
         scenarios = [s for s in scenarios if only in s[0]]
+    tune_malloc()  # as `universed serve` does at start
     tune_gc()  # as `universed serve` does once serving
     raw: dict[tuple[int, str], float] = {}
     if not as_json:

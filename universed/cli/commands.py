@@ -80,8 +80,9 @@ async def serve(config: Config, reload: Callable[[], Config] | None = None) -> N
     """Run the daemon until SIGTERM or SIGINT (final checkpoint, then stop everything, the sim
     child too). SIGHUP re-reads the configuration with ``reload`` and applies what it can."""
     from ..core.notify import Notifier, keepalive
-    from ..server.daemon import Daemon, tune_gc
+    from ..server.daemon import Daemon, tune_gc, tune_malloc
 
+    tune_malloc()
     notifier = Notifier()
     try:
         daemon = Daemon(config)
