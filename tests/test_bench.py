@@ -9,6 +9,7 @@ import sys
 
 import orjson
 
+BENCH = (sys.executable, "-m", "universed.bench", "--json")
 REQUIRED = {"scenario", "probes", "ticks_per_s", "raw_pipe_ticks_per_s", "ratio", "overhead_p99_ms"}
 
 
@@ -26,3 +27,20 @@ def test_bench_json_rows() -> None:
     assert row["probes"] == 1
     assert row["ticks_per_s"] > 0 and row["raw_pipe_ticks_per_s"] > 0
     assert abs(row["ratio"] - row["ticks_per_s"] / row["raw_pipe_ticks_per_s"]) < 1e-3
+
+
+def test_bench_relay_floor_row() -> None:
+    """A scenario of one connection per agent also measures the bare relay (`relay_floor_rate`):
+    same engine, same client, only the unavoidable syscalls in between."""
+    out = subprocess.run(
+        [*BENCH, "--seconds", "0.5", "--only", "100 ws agents, compact"],
+        capture_output=True,
+        timeout=180,
+        check=True,
+    ).stdout
+    (row,) = [orjson.loads(line) for line in out.splitlines() if line.strip()]
+    assert row["probes"] == 100 and row["relay_floor_ticks_per_s"] > 0
+    assert (
+        abs(row["relay_floor_ratio"] - row["relay_floor_ticks_per_s"] / row["raw_pipe_ticks_per_s"])
+        < 1e-3
+    )

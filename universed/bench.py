@@ -39,6 +39,28 @@ MASKED_ACTION = bytes((0x81, 0x80 | len(ACTION))) + b"\0\0\0\0" + ACTION  # zero
 BENCH_CLIENT = (sys.executable, "-m", "universed.bench", "--client")
 
 
+async def reply_line(stdout: trio.SocketStream) -> bytes:
+    """The sim's next reply line (without its newline), read as the daemon reads it: one
+    request in flight, so the reply ends the chunk; the chunks joined once."""
+    chunks = []
+    while True:
+        chunk = await stdout.receive_some(READ_SIZE)
+        if not chunk:
+            raise RuntimeError("the sim closed its stdout")
+        pos = chunk.find(b"\n")
+        if pos >= 0:
+            chunks.append(chunk[:pos])
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+async def stop_sim(proc: trio.Process, stdin: trio.SocketStream, stdout: trio.SocketStream) -> None:
+    await stdin.send_all(b'{"cmd":"quit"}\n')
+    await proc.wait()
+    await stdin.aclose()
+    await stdout.aclose()
+
+
 async def raw_pipe_rate(probes: int, seconds: float, detail: str = "full") -> float:
     """Ticks/s of the bare sim pipe, observing every probe at ``detail`` (no daemon).
 
@@ -51,21 +73,10 @@ async def raw_pipe_rate(probes: int, seconds: float, detail: str = "full") -> fl
     t0 = time.perf_counter()
     while time.perf_counter() - t0 < seconds:
         await stdin.send_all(line)
-        chunks = []
-        while True:
-            chunk = await stdout.receive_some(READ_SIZE)
-            pos = chunk.find(b"\n")
-            if pos >= 0:  # one request in flight: the reply ends the chunk
-                chunks.append(chunk[:pos])
-                b"".join(chunks)
-                break
-            chunks.append(chunk)
+        await reply_line(stdout)
         count += 1
     rate = count / (time.perf_counter() - t0)
-    await stdin.send_all(b'{"cmd":"quit"}\n')
-    await proc.wait()
-    await stdin.aclose()
-    await stdout.aclose()
+    await stop_sim(proc, stdin, stdout)
     return rate
 
 
@@ -82,8 +93,7 @@ async def relay_floor_rate(probes: int, seconds: float, detail: str = "full") ->
     args = [str(find_sim_binary()), "--pipe", "--populate", str(probes)]
     proc, stdin, stdout = await open_sim(args, stderr=subprocess.DEVNULL)
     await stdin.send_all(b'{"cmd":"config","data":{"hazard_damage_scale":0}}\n')  # as the daemon's
-    while not (await stdout.receive_some(READ_SIZE)).endswith(b"\n"):
-        pass
+    await reply_line(stdout)
     listener = socket.create_server(("127.0.0.1", 0), backlog=probes + 16)
     port = listener.getsockname()[1]
     client = await trio.lowlevel.open_process(
@@ -121,15 +131,7 @@ async def relay_floor_rate(probes: int, seconds: float, detail: str = "full") ->
         t0 = time.perf_counter()
         while time.perf_counter() - t0 < seconds:
             await stdin.send_all(line)
-            chunks = []
-            while True:
-                chunk = await stdout.receive_some(READ_SIZE)
-                pos = chunk.find(b"\n")
-                if pos >= 0:
-                    chunks.append(chunk[:pos])
-                    break
-                chunks.append(chunk)
-            split = split_tick_reply(b"".join(chunks))
+            split = split_tick_reply(await reply_line(stdout))
             assert split is not None
             tail = b',"tick":%d}' % (count + 1)
             sent = 0
@@ -152,10 +154,7 @@ async def relay_floor_rate(probes: int, seconds: float, detail: str = "full") ->
         for conn in conns:
             conn.close()
         listener.close()
-        await stdin.send_all(b'{"cmd":"quit"}\n')
-        await proc.wait()
-        await stdin.aclose()
-        await stdout.aclose()
+        await stop_sim(proc, stdin, stdout)
 
 
 def cpu_seconds(pid: int | None) -> float | None:
