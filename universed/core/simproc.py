@@ -88,7 +88,7 @@ async def open_sim(
 
     Its standard streams are Unix stream sockets, not pipes: a pipe's reader and writer share
     one mutex, and a reader woken by the first page of a large reply then spins on it while
-    the sim copies the rest. Measured (docs/performance.md, "The sim's streams"): a bare reader
+    the sim copies the rest. Measured (docs/performance.md, issue 15, fourth pass): a bare reader
     of 100 full observations ran 555 ticks/s on a 1 MiB pipe, 1,120-1,260 on a socket pair,
     and the 1,000-agent daemon spent a fifth of its CPU spinning in ``pipe_read``."""
     ours_in, child_in = socket.socketpair()
