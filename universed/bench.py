@@ -455,7 +455,7 @@ async def bench_main(
                 "cpu_ms_per_tick": result["cpu_ms_per_tick"],
             }
             if key in floor and agents > 1 and not fleets:
-                # the bare relay (`relay_floor_rate`): the most any host could do here
+                # the bare relay (`relay_floor_rate`): the most a Python host could do here
                 row["relay_floor_ticks_per_s"] = round(floor[key], 3)
                 row["relay_floor_ratio"] = round(floor[key] / raw[key], 4)
             print(orjson.dumps(row).decode(), flush=True)
